@@ -1,0 +1,136 @@
+"""Database engines for the ledger and the local platform's approvals.
+
+SQLite is the zero-configuration default (a file in the user's data directory); PostgreSQL serves
+deployments whose workers run on several hosts. SQLite engines use WAL, a busy timeout and
+``BEGIN IMMEDIATE`` so a writer takes the write lock before it reads the chain head: appends from
+many processes serialise instead of forking the chain.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, MetaData, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
+
+from .errors import ConfigurationError
+
+metadata = MetaData()
+
+_BUSY_TIMEOUT_MS = 30_000
+_engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
+
+
+def data_dir() -> Path:
+    """Where govflow keeps its state: ``GOVFLOW_HOME``, else the platform's user data directory."""
+    if home := os.environ.get("GOVFLOW_HOME"):
+        return Path(home).expanduser()
+    if sys.platform == "win32":
+        base = Path(os.environ.get("LOCALAPPDATA") or Path.home() / "AppData" / "Local")
+    elif sys.platform == "darwin":
+        base = Path.home() / "Library" / "Application Support"
+    else:
+        base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "govflow"
+
+
+def default_database_url() -> str:
+    """``GOVFLOW_LEDGER_URL`` if set, else a SQLite file in :func:`data_dir`."""
+    if url := os.environ.get("GOVFLOW_LEDGER_URL"):
+        return url
+    return f"sqlite:///{data_dir() / 'govflow.db'}"
+
+
+def normalize_url(url: str) -> str:
+    """Accept ``postgresql://`` and ``postgres://`` and pick the psycopg 3 driver for them."""
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """One engine per URL per process, with the schema created."""
+    resolved = normalize_url(url or default_database_url())
+    with _engines_lock:
+        engine = _engines.get(resolved)
+        if engine is None:
+            engine = _create(resolved)
+            metadata.create_all(engine)
+            _engines[resolved] = engine
+        return engine
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, and after a fork)."""
+    with _engines_lock:
+        for engine in _engines.values():
+            engine.dispose()
+        _engines.clear()
+
+
+def _create(url: str) -> Engine:
+    try:
+        parsed = make_url(url)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"ledger URL {url!r} is not a database URL; use sqlite:///path/to/file.db or "
+            "postgresql://user@host/db"
+        ) from exc
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return _create_sqlite(parsed)
+    if backend == "postgresql":
+        try:
+            import psycopg  # noqa: F401
+        except ImportError as exc:
+            raise ConfigurationError(
+                "a PostgreSQL ledger needs the psycopg driver: pip install 'govflow[postgres]'"
+            ) from exc
+        return create_engine(parsed, pool_pre_ping=True)
+    raise ConfigurationError(f"unsupported ledger database {backend!r}; use sqlite or postgresql")
+
+
+def _create_sqlite(parsed: Any) -> Engine:
+    database = parsed.database
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    # NullPool: a file database is cheap to open, and no connection survives a fork.
+    engine = create_engine(parsed, poolclass=NullPool, connect_args={"timeout": _BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not pysqlite, decide when transactions begin (see the "begin" hook).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")  # durable: a committed record survives power loss
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # Writers take the write lock up front, so reading the chain head and appending are one
+        # step; readers (execution option read_only=True) begin deferred and never block writers.
+        if connection.get_execution_options().get("read_only"):
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine, beginning transactions without taking SQLite's write lock."""
+    return engine.execution_options(read_only=True)
+
+
+__all__ = ["read_only", "data_dir", "default_database_url", "dispose_engines", "get_engine", "metadata", "normalize_url"]
