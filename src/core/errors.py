@@ -151,6 +151,10 @@ class ApprovalExpiredError(GovernanceError):
     """The approval expired before anybody decided it."""
 
 
+class ApprovalFailedError(GovernanceError):
+    """The platform could not carry the approval through (status ``failed``)."""
+
+
 class ApprovalTimeoutError(GovernanceError):
     """govflow stopped waiting before the approval was decided; the approval itself is still pending."""
 
@@ -167,6 +171,7 @@ __all__ = [
     "ApprovalBindingError",
     "ApprovalDeniedError",
     "ApprovalExpiredError",
+    "ApprovalFailedError",
     "ApprovalRequiredError",
     "ApprovalTimeoutError",
     "AuthenticationError",

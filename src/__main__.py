@@ -1,0 +1,5 @@
+"""``python -m govflow`` is the ``govflow`` command."""
+
+from .core.cli import run
+
+run()

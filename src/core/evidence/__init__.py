@@ -1,0 +1,31 @@
+"""Tamper-evident evidence: the hash-chained ledger, its verifier, exports and the recorder.
+
+::
+
+    from govflow.core.evidence import EvidenceLedger, EvidenceRecorder
+
+    recorder = EvidenceRecorder()  # the ledger at GOVFLOW_LEDGER_URL or in govflow's data dir
+    recorder.record(context, event="step.finished", outcome="success", error=None)
+    report = recorder.ledger.verify()
+"""
+
+from __future__ import annotations
+
+from .export import verify_export
+from .ledger import MAX_APPEND_ATTEMPTS, EvidenceLedger, StreamInfo
+from .recorder import EvidenceRecorder, error_summary
+from .verify import EXPORT_TYPE, Problem, ProblemKind, VerifyReport, verify_records
+
+__all__ = [
+    "EXPORT_TYPE",
+    "MAX_APPEND_ATTEMPTS",
+    "EvidenceLedger",
+    "EvidenceRecorder",
+    "Problem",
+    "ProblemKind",
+    "StreamInfo",
+    "VerifyReport",
+    "error_summary",
+    "verify_export",
+    "verify_records",
+]

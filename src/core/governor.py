@@ -1,0 +1,175 @@
+"""Governing one step: ask, wait for a person if needed, run, and leave evidence.
+
+The orchestrator adapters use these pieces in their own idiom (an Airflow operator defers instead
+of waiting here); plain Python pipelines and the demo use :class:`Governor` directly::
+
+    async with LocalPlatform("policy.yaml") as platform:
+        governor = Governor(platform)
+        async with governor.step(context, GateRequest(action="payout")) as step:
+            step.output = pay(...)
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .approvals import wait_for_approval
+from .canonical import digest
+from .errors import ApprovalRequiredError, DeniedError
+from .evidence import EvidenceLedger, EvidenceRecorder
+from .models import Approval, Decision, Evidence, GateRequest, RunContext, utcnow
+from .platforms.base import Capability, Platform
+
+logger = logging.getLogger("govflow.governor")
+
+
+@dataclass
+class GovernedStep:
+    """What a governed step knows while it runs; set ``output`` to record its digest."""
+
+    context: RunContext
+    decision: Decision | None
+    approval: Approval | None = None
+    output: Any = None
+    started_at: datetime = field(default_factory=utcnow)
+    evidence: Evidence | None = None
+
+
+class Governor:
+    """Gate, approval waiting and evidence for steps run against one platform."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        *,
+        recorder: EvidenceRecorder | None = None,
+        approval_timeout: float | None = None,
+        poll: float = 2.0,
+        max_poll: float = 30.0,
+    ) -> None:
+        platform.require(Capability.GATE)
+        self.platform = platform
+        if recorder is None:
+            # The local platform's ledger is its evidence store; other platforms chain locally first.
+            ledger = getattr(platform, "ledger", None)
+            recorder = EvidenceRecorder(ledger if isinstance(ledger, EvidenceLedger) else None)
+        self.recorder = recorder
+        self.approval_timeout = approval_timeout
+        self.poll = poll
+        self.max_poll = max_poll
+
+    async def check(
+        self, context: RunContext, request: GateRequest, *, wait: bool = True, timeout: float | None = None
+    ) -> tuple[Decision, Approval | None]:
+        """Ask the platform; raise DeniedError, or wait for a pending approval and ask again.
+
+        With ``wait=False`` a pending decision raises ApprovalRequiredError carrying the approval id,
+        for callers that wait elsewhere (a deferred Airflow task, a Dagster sensor).
+        """
+        decision = await self.platform.gate(context, request)
+        approval: Approval | None = None
+        if decision.pending:
+            assert decision.approval_id is not None
+            if not wait:
+                raise ApprovalRequiredError(
+                    f"{request.action} needs approval {decision.approval_id}",
+                    platform=decision.platform,
+                    approval_id=decision.approval_id,
+                )
+            logger.info("%s: waiting for approval %s", context.step or context.pipeline, decision.approval_id)
+            approval = await wait_for_approval(
+                self.platform,
+                decision.approval_id,
+                timeout=timeout if timeout is not None else self.approval_timeout,
+                poll=self.poll,
+                max_poll=self.max_poll,
+            )
+            # Ask again: the approval is bound to this run and step, so the platform now allows it.
+            decision = await self.platform.gate(context, request)
+        if decision.denied:
+            raise DeniedError(
+                f"{request.action} denied: {decision.reason or 'no reason given'}",
+                platform=decision.platform,
+                reason=decision.reason,
+                decision_id=decision.decision_id,
+                approval_id=decision.approval_id,
+            )
+        if decision.pending:
+            raise ApprovalRequiredError(
+                f"{request.action} is still pending approval {decision.approval_id}",
+                platform=decision.platform,
+                approval_id=decision.approval_id,
+            )
+        return decision, approval
+
+    @asynccontextmanager
+    async def step(
+        self,
+        context: RunContext,
+        request: GateRequest | None = None,
+        *,
+        wait: bool = True,
+        timeout: float | None = None,
+    ) -> AsyncIterator[GovernedStep]:
+        """Gate the step (when a request is given), run the body, and record one evidence record.
+
+        A denial is recorded as the step's outcome ``denied`` and re-raised; so is any failure.
+        """
+        started = utcnow()
+        clock = time.monotonic()
+        decision: Decision | None = None
+        approval: Approval | None = None
+        try:
+            if request is not None:
+                decision, approval = await self.check(context, request, wait=wait, timeout=timeout)
+        except DeniedError as exc:
+            await self._finish(context, started, clock, "denied", decision_id=exc.decision_id, error=exc)
+            raise
+        handle = GovernedStep(context=context, decision=decision, approval=approval, started_at=started)
+        try:
+            yield handle
+        except BaseException as exc:
+            await self._finish(context, started, clock, "failed", decision=decision, error=exc)
+            raise
+        handle.evidence = await self._finish(
+            context,
+            started,
+            clock,
+            "success",
+            decision=decision,
+            output_digest=digest(handle.output) if handle.output is not None else None,
+        )
+
+    async def _finish(
+        self,
+        context: RunContext,
+        started: datetime,
+        clock: float,
+        outcome: str,
+        *,
+        decision: Decision | None = None,
+        decision_id: str | None = None,
+        error: BaseException | None = None,
+        output_digest: str | None = None,
+    ) -> Evidence | None:
+        return await self.recorder.arecord(
+            context,
+            event="step.finished",
+            outcome=outcome,
+            started_at=started,
+            ended_at=utcnow(),
+            decision=decision,
+            references={"decision_id": decision_id} if decision_id and decision is None else None,
+            output_digest=output_digest,
+            error=error,
+            details={"duration_ms": round((time.monotonic() - clock) * 1000, 3)},
+        )
+
+
+__all__ = ["GovernedStep", "Governor"]

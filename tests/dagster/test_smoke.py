@@ -1,0 +1,55 @@
+"""Smoke tests of the govflow[dagster] environment: Dagster and govflow import and work together."""
+
+from __future__ import annotations
+
+import importlib.metadata
+
+import dagster as dg
+from packaging.requirements import Requirement
+from packaging.version import Version
+
+from govflow.core.canonical import digest
+
+SMALL_VALUE = {"b": 2, "a": 1}
+SMALL_DIGEST = "sha256:43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777"
+
+
+def _declared_range(extra: str, distribution: str) -> Requirement:
+    """The requirement govflow's metadata declares for ``distribution`` in ``extra``."""
+    for line in importlib.metadata.requires("govflow") or []:
+        requirement = Requirement(line)
+        marker = requirement.marker
+        if requirement.name == distribution and marker and marker.evaluate({"extra": extra}):
+            return requirement
+    raise AssertionError(f"govflow[{extra}] declares no requirement on {distribution}")
+
+
+def test_resources_package_imports() -> None:
+    import govflow.dagster_resources as resources
+
+    assert resources.__doc__
+    assert resources.__all__ == []
+
+
+def test_dagster_version_is_supported() -> None:
+    installed = Version(importlib.metadata.version("dagster"))
+    requirement = _declared_range("dagster", "dagster")
+    assert requirement.specifier.contains(installed), f"{installed} not in {requirement}"
+    assert Version(dg.__version__) == installed
+
+
+def test_core_works_beside_dagster() -> None:
+    assert digest(SMALL_VALUE) == SMALL_DIGEST
+
+
+def test_core_works_inside_a_dagster_asset() -> None:
+    """An asset computes a govflow digest and reports it as materialization metadata."""
+
+    @dg.asset
+    def hashed() -> dg.MaterializeResult:
+        return dg.MaterializeResult(metadata={"digest": digest(SMALL_VALUE)})
+
+    result = dg.materialize([hashed])
+    assert result.success
+    [materialization] = result.asset_materializations_for_node("hashed")
+    assert materialization.metadata["digest"].value == SMALL_DIGEST
