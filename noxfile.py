@@ -98,7 +98,7 @@ def _pytest(session: nox.Session, *default_args: str, env: dict[str, str] | None
 def lint(session: nox.Session) -> None:
     """ruff check over the whole tree (no reformatting)."""
     session.install("ruff>=0.6")
-    session.run("ruff", "check", *(session.posargs or ["."]))
+    session.run("ruff", "check", "--output-format=concise", *(session.posargs or ["."]))
 
 
 @nox.session(python=PYTHON)

@@ -44,5 +44,14 @@ govflow evidence list
 
 say "5. Verification"
 govflow evidence verify
+
+say "6. What tampering looks like: an exported copy with one outcome rewritten"
+export_file="$GOVFLOW_HOME/evidence.jsonl"
+govflow evidence export -o "$export_file"
+sed -i 's/"outcome":"denied"/"outcome":"success"/' "$export_file"
+if govflow evidence verify --file "$export_file"; then
+  echo "demo: the tampered export verified, which it must not" >&2
+  exit 1
+fi
 echo
 echo "The ledger is $GOVFLOW_HOME/govflow.db; try: GOVFLOW_HOME=$GOVFLOW_HOME govflow evidence show python/demo_pipeline#1"

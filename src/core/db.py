@@ -56,6 +56,14 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def display_url(url: str) -> str:
+    """A database URL safe for messages and logs: the password replaced by ``***``."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:
+        return "<unparseable database URL>"
+
+
 def get_engine(url: str | None = None) -> Engine:
     """One engine per URL per process, with the schema created."""
     resolved = normalize_url(url or default_database_url())
@@ -81,7 +89,7 @@ def _create(url: str) -> Engine:
         parsed = make_url(url)
     except Exception as exc:
         raise ConfigurationError(
-            f"ledger URL {url!r} is not a database URL; use sqlite:///path/to/file.db or "
+            f"ledger URL {display_url(url)!r} is not a database URL; use sqlite:///path/to/file.db or "
             "postgresql://user@host/db"
         ) from exc
     backend = parsed.get_backend_name()
@@ -133,4 +141,4 @@ def read_only(engine: Engine) -> Engine:
     return engine.execution_options(read_only=True)
 
 
-__all__ = ["read_only", "data_dir", "default_database_url", "dispose_engines", "get_engine", "metadata", "normalize_url"]
+__all__ = ["data_dir", "default_database_url", "display_url", "dispose_engines", "get_engine", "metadata", "normalize_url", "read_only"]

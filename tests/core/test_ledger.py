@@ -23,7 +23,9 @@ from govflow.core.evidence.ledger import _retryable
 from govflow.core.models import Evidence, RunContext, utcnow
 
 
-def make_context(run_id: str = "run-1", *, pipeline: str = "etl", step: str | None = "load") -> RunContext:
+def make_context(
+    run_id: str = "run-1", *, pipeline: str = "etl", step: str | None = "load"
+) -> RunContext:
     return RunContext(orchestrator="airflow", pipeline=pipeline, run_id=run_id, step=step)
 
 
@@ -31,7 +33,9 @@ def test_appends_chain_per_stream(sqlite_url: str) -> None:
     ledger = EvidenceLedger(sqlite_url)
     context = make_context()
     first = ledger.append(context=context, event="step.finished", outcome="success")
-    second = ledger.append(context=context, event="step.finished", outcome="failed", error="ValueError: x")
+    second = ledger.append(
+        context=context, event="step.finished", outcome="failed", error="ValueError: x"
+    )
     third = ledger.append(context=context, event="gate.decided", outcome="allow", decision_id="d-1")
 
     assert first.stream == "airflow/etl" == context.stream
@@ -63,13 +67,24 @@ def test_stored_body_is_the_hashed_canonical_text(sqlite_url: str) -> None:
         event="step.finished",
         outcome="success",
         started_at=utcnow(),
-        details={"rows": 3, "ratio": 0.1, "naïve": "ünïcødé", "nested": {"b": [1, 2.5, None], "a": True}},
+        details={
+            "rows": 3,
+            "ratio": 0.1,
+            "naïve": "ünïcødé",
+            "nested": {"b": [1, 2.5, None], "a": True},
+        },
         references={"receipt_id": "r-9"},
     )
     with db.get_engine(sqlite_url).connect() as conn:
-        row = conn.execute(text("SELECT body, digest, outcome, run_id, pipeline FROM evidence_records")).one()
+        row = conn.execute(
+            text("SELECT body, digest, outcome, run_id, pipeline FROM evidence_records")
+        ).one()
     assert row.body == canonical_str(record.body())
-    assert row.digest == "sha256:" + hashlib.sha256(row.body.encode("utf-8")).hexdigest() == record.digest
+    assert (
+        row.digest
+        == "sha256:" + hashlib.sha256(row.body.encode("utf-8")).hexdigest()
+        == record.digest
+    )
     assert "digest" not in json.loads(row.body)
     assert (row.outcome, row.run_id, row.pipeline) == ("success", "run-1", "etl")
 
@@ -98,9 +113,9 @@ def test_records_filters(sqlite_url: str) -> None:
         ledger.append(context=make_context(f"run-{i % 2}"), event="e", outcome="success")
     ledger.append(context=make_context("run-0", pipeline="other"), event="e", outcome="success")
 
-    assert [(r.stream, r.seq) for r in ledger.records()] == [("airflow/etl", n) for n in range(1, 7)] + [
-        ("airflow/other", 1)
-    ]
+    assert [(r.stream, r.seq) for r in ledger.records()] == [
+        ("airflow/etl", n) for n in range(1, 7)
+    ] + [("airflow/other", 1)]
     assert [r.seq for r in ledger.records("airflow/etl", after_seq=3)] == [4, 5, 6]
     assert [r.seq for r in ledger.records("airflow/etl", after_seq=1, limit=2)] == [2, 3]
     assert [(r.stream, r.seq) for r in ledger.records(run_id="run-0")] == [
@@ -115,7 +130,9 @@ def test_records_filters(sqlite_url: str) -> None:
 
 def test_get_by_digest_prefix_and_stream_seq(sqlite_url: str) -> None:
     ledger = EvidenceLedger(sqlite_url)
-    records = [ledger.append(context=make_context(), event="e", outcome="success") for _ in range(3)]
+    records = [
+        ledger.append(context=make_context(), event="e", outcome="success") for _ in range(3)
+    ]
     target = records[1]
     hex_digest = target.digest.removeprefix("sha256:")
     assert ledger.get(target.digest) == target
@@ -129,7 +146,9 @@ def test_get_by_digest_prefix_and_stream_seq(sqlite_url: str) -> None:
     assert ledger.get("odd#name#1").stream == "odd#name"
 
 
-@pytest.mark.parametrize("ref", ["airflow/etl#9", "no/such#1", "sha256:" + "0" * 64, "00000000", "abc", "xyz12345", ""])
+@pytest.mark.parametrize(
+    "ref", ["airflow/etl#9", "no/such#1", "sha256:" + "0" * 64, "00000000", "abc", "xyz12345", ""]
+)
 def test_get_unknown_or_malformed_reference(sqlite_url: str, ref: str) -> None:
     ledger = EvidenceLedger(sqlite_url)
     ledger.append(context=make_context(), event="e", outcome="success")
@@ -198,7 +217,9 @@ def test_verify_clean_ledger(sqlite_url: str) -> None:
 
 def test_export_writes_header_then_canonical_lines(sqlite_url: str) -> None:
     ledger = EvidenceLedger(sqlite_url)
-    appended = [ledger.append(context=make_context(), event="e", outcome="success") for _ in range(3)]
+    appended = [
+        ledger.append(context=make_context(), event="e", outcome="success") for _ in range(3)
+    ]
     ledger.append(context=make_context(pipeline="b"), event="e", outcome="success")
     out = io.StringIO()
     assert ledger.export(out) == 4
@@ -250,7 +271,9 @@ def test_invalid_fields_fail_before_touching_the_ledger(sqlite_url: str) -> None
     assert ledger.streams() == []
     assert ledger.append(context=make_context(), event="e", outcome="success").seq == 1
     # pydantic's JSON mode turns NaN into null before hashing: stored and hashed alike.
-    record = ledger.append(context=make_context(), event="e", outcome="success", details={"x": math.nan})
+    record = ledger.append(
+        context=make_context(), event="e", outcome="success", details={"x": math.nan}
+    )
     assert ledger.get(record.digest).details == {"x": None}
     assert ledger.verify().ok
 
@@ -264,7 +287,12 @@ def test_threads_share_a_ledger(sqlite_url: str) -> None:
         try:
             barrier.wait()
             for i in range(20):
-                ledger.append(context=make_context(), event="e", outcome="success", details={"w": worker, "i": i})
+                ledger.append(
+                    context=make_context(),
+                    event="e",
+                    outcome="success",
+                    details={"w": worker, "i": i},
+                )
         except BaseException as exc:
             errors.append(exc)
 
@@ -276,7 +304,9 @@ def test_threads_share_a_ledger(sqlite_url: str) -> None:
     assert errors == []
     records = ledger.records()
     assert [r.seq for r in records] == list(range(1, 161))
-    assert sorted((r.details["w"], r.details["i"]) for r in records) == [(w, i) for w in range(8) for i in range(20)]
+    assert sorted((r.details["w"], r.details["i"]) for r in records) == [
+        (w, i) for w in range(8) for i in range(20)
+    ]
     assert ledger.verify().ok
 
 

@@ -32,7 +32,12 @@ def make_context(run_id: str = "run-1") -> RunContext:
 def test_round_trip(postgres_url: str) -> None:
     ledger = EvidenceLedger(postgres_url)
     appended = [
-        ledger.append(context=make_context(f"run-{i}"), event="step.finished", outcome="success", details={"i": i, "x": 0.5})
+        ledger.append(
+            context=make_context(f"run-{i}"),
+            event="step.finished",
+            outcome="success",
+            details={"i": i, "x": 0.5},
+        )
         for i in range(5)
     ]
     assert ledger.records() == appended
@@ -79,7 +84,9 @@ def test_first_appends_to_a_new_stream_race_to_create_its_head(postgres_url: str
     def first(n: int) -> None:
         try:
             barrier.wait()
-            ledger.append(context=make_context(f"run-{n}"), event="e", outcome="success", stream="brand/new")
+            ledger.append(
+                context=make_context(f"run-{n}"), event="e", outcome="success", stream="brand/new"
+            )
         except BaseException as exc:
             errors.append(exc)
 
@@ -91,7 +98,12 @@ def test_first_appends_to_a_new_stream_race_to_create_its_head(postgres_url: str
     assert errors == []
     assert [r.seq for r in ledger.records("brand/new")] == list(range(1, 13))
     with db.get_engine(postgres_url).connect() as conn:
-        assert conn.execute(text("SELECT count(*) FROM evidence_heads WHERE stream = 'brand/new'")).scalar() == 1
+        assert (
+            conn.execute(
+                text("SELECT count(*) FROM evidence_heads WHERE stream = 'brand/new'")
+            ).scalar()
+            == 1
+        )
     assert ledger.verify().ok
 
 
@@ -103,7 +115,9 @@ def _open_and_append(url: str, n: int, barrier: Any) -> None:
 
 def test_processes_creating_the_schema_at_once(postgres_url: str) -> None:
     barrier = SPAWN.Barrier(6)
-    processes = [SPAWN.Process(target=_open_and_append, args=(postgres_url, n, barrier)) for n in range(6)]
+    processes = [
+        SPAWN.Process(target=_open_and_append, args=(postgres_url, n, barrier)) for n in range(6)
+    ]
     for process in processes:
         process.start()
     for process in processes:
@@ -128,7 +142,10 @@ def test_verify_reads_one_snapshot_while_others_append(postgres_url: str) -> Non
     like a truncated or overlong chain; verify() and export() read one snapshot."""
     EvidenceLedger(postgres_url)
     stop, started = SPAWN.Event(), SPAWN.Event()
-    writers = [SPAWN.Process(target=_append_until_told, args=(postgres_url, stop, started)) for _ in range(2)]
+    writers = [
+        SPAWN.Process(target=_append_until_told, args=(postgres_url, stop, started))
+        for _ in range(2)
+    ]
     for writer in writers:
         writer.start()
     try:

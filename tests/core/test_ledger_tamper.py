@@ -45,13 +45,16 @@ def tamper(ledger: EvidenceLedger, change: Callable[[Connection], Any]) -> None:
 
 def body_of(conn: Connection, seq: int) -> dict[str, Any]:
     row = conn.execute(
-        text("SELECT body FROM evidence_records WHERE stream = :s AND seq = :q"), {"s": STREAM, "q": seq}
+        text("SELECT body FROM evidence_records WHERE stream = :s AND seq = :q"),
+        {"s": STREAM, "q": seq},
     ).one()
     loaded: dict[str, Any] = json.loads(row.body)
     return loaded
 
 
-def rewrite(conn: Connection, seq: int, body: dict[str, Any], *, new_seq: int | None = None) -> None:
+def rewrite(
+    conn: Connection, seq: int, body: dict[str, Any], *, new_seq: int | None = None
+) -> None:
     """Replace a record's body and reseal it: the digest recomputes, the columns agree."""
     conn.execute(
         text(
@@ -85,7 +88,9 @@ def test_changed_body(ledger: EvidenceLedger) -> None:
     tamper(
         ledger,
         lambda c: c.execute(
-            text("UPDATE evidence_records SET body = REPLACE(body, '\"success\"', '\"failed\"') WHERE stream = :s AND seq = 3"),
+            text(
+                "UPDATE evidence_records SET body = REPLACE(body, '\"success\"', '\"failed\"') WHERE stream = :s AND seq = 3"
+            ),
             {"s": STREAM},
         ),
     )
@@ -97,7 +102,9 @@ def test_changed_body_of_the_last_record_is_told_by_the_head(ledger: EvidenceLed
     tamper(
         ledger,
         lambda c: c.execute(
-            text("UPDATE evidence_records SET body = REPLACE(body, '\"run-6\"', '\"run-X\"') WHERE stream = :s AND seq = 6"),
+            text(
+                "UPDATE evidence_records SET body = REPLACE(body, '\"run-6\"', '\"run-X\"') WHERE stream = :s AND seq = 6"
+            ),
             {"s": STREAM},
         ),
     )
@@ -118,7 +125,10 @@ def test_digest_column_disagrees_with_body(ledger: EvidenceLedger) -> None:
 def test_indexed_column_disagrees_with_body(ledger: EvidenceLedger) -> None:
     tamper(
         ledger,
-        lambda c: c.execute(text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 4"), {"s": STREAM}),
+        lambda c: c.execute(
+            text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 4"),
+            {"s": STREAM},
+        ),
     )
     kind, seq = only_problem(ledger.verify())
     assert (kind, seq) == ("column_mismatch", 4)
@@ -128,7 +138,10 @@ def test_indexed_column_disagrees_with_body(ledger: EvidenceLedger) -> None:
 def test_unreadable_body(ledger: EvidenceLedger) -> None:
     tamper(
         ledger,
-        lambda c: c.execute(text("UPDATE evidence_records SET body = 'not json' WHERE stream = :s AND seq = 2"), {"s": STREAM}),
+        lambda c: c.execute(
+            text("UPDATE evidence_records SET body = 'not json' WHERE stream = :s AND seq = 2"),
+            {"s": STREAM},
+        ),
     )
     assert only_problem(ledger.verify()) == ("unreadable", 2)
 
@@ -137,7 +150,10 @@ def test_unreadable_body(ledger: EvidenceLedger) -> None:
 def test_deleted_record(ledger: EvidenceLedger, seq: int) -> None:
     tamper(
         ledger,
-        lambda c: c.execute(text("DELETE FROM evidence_records WHERE stream = :s AND seq = :q"), {"s": STREAM, "q": seq}),
+        lambda c: c.execute(
+            text("DELETE FROM evidence_records WHERE stream = :s AND seq = :q"),
+            {"s": STREAM, "q": seq},
+        ),
     )
     assert only_problem(ledger.verify()) == ("missing", seq)
 
@@ -145,7 +161,9 @@ def test_deleted_record(ledger: EvidenceLedger, seq: int) -> None:
 def test_deleted_last_record(ledger: EvidenceLedger) -> None:
     tamper(
         ledger,
-        lambda c: c.execute(text("DELETE FROM evidence_records WHERE stream = :s AND seq >= 5"), {"s": STREAM}),
+        lambda c: c.execute(
+            text("DELETE FROM evidence_records WHERE stream = :s AND seq >= 5"), {"s": STREAM}
+        ),
     )
     report = ledger.verify()
     assert only_problem(report) == ("truncated", 5)
@@ -153,21 +171,33 @@ def test_deleted_last_record(ledger: EvidenceLedger) -> None:
 
 
 def test_every_record_deleted(ledger: EvidenceLedger) -> None:
-    tamper(ledger, lambda c: c.execute(text("DELETE FROM evidence_records WHERE stream = :s"), {"s": STREAM}))
+    tamper(
+        ledger,
+        lambda c: c.execute(text("DELETE FROM evidence_records WHERE stream = :s"), {"s": STREAM}),
+    )
     assert only_problem(ledger.verify()) == ("truncated", 1)
 
 
 def test_deleted_head_row(ledger: EvidenceLedger) -> None:
-    tamper(ledger, lambda c: c.execute(text("DELETE FROM evidence_heads WHERE stream = :s"), {"s": STREAM}))
+    tamper(
+        ledger,
+        lambda c: c.execute(text("DELETE FROM evidence_heads WHERE stream = :s"), {"s": STREAM}),
+    )
     assert only_problem(ledger.verify()) == ("head_mismatch", None)
 
 
 def test_swapped_seq_columns(ledger: EvidenceLedger) -> None:
     def swap(conn: Connection) -> None:
         params = {"s": STREAM}
-        conn.execute(text("UPDATE evidence_records SET seq = -1 WHERE stream = :s AND seq = 3"), params)
-        conn.execute(text("UPDATE evidence_records SET seq = 3 WHERE stream = :s AND seq = 5"), params)
-        conn.execute(text("UPDATE evidence_records SET seq = 5 WHERE stream = :s AND seq = -1"), params)
+        conn.execute(
+            text("UPDATE evidence_records SET seq = -1 WHERE stream = :s AND seq = 3"), params
+        )
+        conn.execute(
+            text("UPDATE evidence_records SET seq = 3 WHERE stream = :s AND seq = 5"), params
+        )
+        conn.execute(
+            text("UPDATE evidence_records SET seq = 5 WHERE stream = :s AND seq = -1"), params
+        )
 
     tamper(ledger, swap)
     assert only_problem(ledger.verify()) == ("reordered", 3)
@@ -179,8 +209,14 @@ def test_swapped_records_resealed(ledger: EvidenceLedger) -> None:
     def swap(conn: Connection) -> None:
         third, fifth = body_of(conn, 3), body_of(conn, 5)
         third["seq"], fifth["seq"] = 5, 3
-        conn.execute(text("UPDATE evidence_records SET seq = -3 WHERE stream = :s AND seq = 3"), {"s": STREAM})
-        conn.execute(text("UPDATE evidence_records SET seq = -5 WHERE stream = :s AND seq = 5"), {"s": STREAM})
+        conn.execute(
+            text("UPDATE evidence_records SET seq = -3 WHERE stream = :s AND seq = 3"),
+            {"s": STREAM},
+        )
+        conn.execute(
+            text("UPDATE evidence_records SET seq = -5 WHERE stream = :s AND seq = 5"),
+            {"s": STREAM},
+        )
         rewrite(conn, -5, fifth, new_seq=3)
         rewrite(conn, -3, third, new_seq=5)
 
@@ -201,12 +237,17 @@ def test_forged_link_with_recomputed_digest(ledger: EvidenceLedger) -> None:
     assert "#3" in report.problems[0].message
 
 
-def test_rewritten_record_with_recomputed_digest_breaks_the_next_link(ledger: EvidenceLedger) -> None:
+def test_rewritten_record_with_recomputed_digest_breaks_the_next_link(
+    ledger: EvidenceLedger,
+) -> None:
     def rewrite_third(conn: Connection) -> None:
         third = body_of(conn, 3)
         third["outcome"] = "failed"
         rewrite(conn, 3, third)
-        conn.execute(text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 3"), {"s": STREAM})
+        conn.execute(
+            text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 3"),
+            {"s": STREAM},
+        )
 
     tamper(ledger, rewrite_third)
     report = ledger.verify()
@@ -220,7 +261,10 @@ def test_replaced_last_record_is_told_by_the_head(ledger: EvidenceLedger) -> Non
         sixth = body_of(conn, 6)
         sixth["outcome"] = "failed"
         rewrite(conn, 6, sixth)
-        conn.execute(text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 6"), {"s": STREAM})
+        conn.execute(
+            text("UPDATE evidence_records SET outcome = 'failed' WHERE stream = :s AND seq = 6"),
+            {"s": STREAM},
+        )
 
     tamper(ledger, replace_last)
     assert only_problem(ledger.verify()) == ("head_mismatch", 6)
@@ -228,8 +272,13 @@ def test_replaced_last_record_is_told_by_the_head(ledger: EvidenceLedger) -> Non
 
 def test_only_the_first_break_is_reported(ledger: EvidenceLedger) -> None:
     def damage(conn: Connection) -> None:
-        conn.execute(text("DELETE FROM evidence_records WHERE stream = :s AND seq = 2"), {"s": STREAM})
-        conn.execute(text("UPDATE evidence_records SET body = 'x' WHERE stream = :s AND seq = 5"), {"s": STREAM})
+        conn.execute(
+            text("DELETE FROM evidence_records WHERE stream = :s AND seq = 2"), {"s": STREAM}
+        )
+        conn.execute(
+            text("UPDATE evidence_records SET body = 'x' WHERE stream = :s AND seq = 5"),
+            {"s": STREAM},
+        )
 
     tamper(ledger, damage)
     report = ledger.verify()
@@ -362,6 +411,12 @@ def test_export_line_that_is_not_json(ledger: EvidenceLedger) -> None:
 
 
 def test_export_of_a_tampered_ledger_fails_offline_too(ledger: EvidenceLedger) -> None:
-    tamper(ledger, lambda c: c.execute(text("UPDATE evidence_records SET body = 'garbage' WHERE stream = :s AND seq = 2"), {"s": STREAM}))
+    tamper(
+        ledger,
+        lambda c: c.execute(
+            text("UPDATE evidence_records SET body = 'garbage' WHERE stream = :s AND seq = 2"),
+            {"s": STREAM},
+        ),
+    )
     assert only_problem(ledger.verify()) == ("unreadable", 2)
     assert only_problem(check_file(exported(ledger)))[1] == 2

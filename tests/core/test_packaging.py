@@ -25,13 +25,25 @@ ADAPTERS = [
 ]
 
 
+def _installed_distribution() -> importlib.metadata.Distribution:
+    """The installed govflow distribution, the one an installer recorded itself in.
+
+    Not simply ``importlib.metadata.distribution("govflow")``: pytest puts the repository root on
+    sys.path, and a build leaves a govflow.egg-info there that could shadow the installed metadata.
+    """
+    for distribution in importlib.metadata.distributions(name="govflow"):
+        if distribution.read_text("INSTALLER") is not None:
+            return distribution
+    raise AssertionError("govflow is not installed: only a build's govflow.egg-info was found")
+
+
 def _editable_install() -> bool:
-    direct_url = importlib.metadata.distribution("govflow").read_text("direct_url.json")
+    direct_url = _installed_distribution().read_text("direct_url.json")
     return bool(direct_url and json.loads(direct_url).get("dir_info", {}).get("editable"))
 
 
 def test_version_string() -> None:
-    assert govflow.__version__ == importlib.metadata.version("govflow")
+    assert govflow.__version__ == _installed_distribution().version
     assert str(Version(govflow.__version__)) == govflow.__version__  # PEP 440, normalised
 
 
@@ -52,7 +64,9 @@ def test_adapter_without_its_orchestrator_names_the_extra(
 
 
 def test_console_script_entry_point_is_declared() -> None:
-    [entry_point] = importlib.metadata.entry_points(group="console_scripts", name="govflow")
+    [entry_point] = _installed_distribution().entry_points.select(
+        group="console_scripts", name="govflow"
+    )
     assert entry_point.value == "govflow.core.cli:main"
 
 
@@ -85,12 +99,14 @@ def test_every_source_file_is_installed() -> None:
     if not SRC.is_dir():
         pytest.skip(f"no source tree at {SRC}")
     installed = {
-        str(path) for path in importlib.metadata.files("govflow") or [] if path.parts[0] == "govflow"
+        str(path) for path in _installed_distribution().files or [] if path.parts[0] == "govflow"
     }
     expected = {
         "govflow/" + path.relative_to(SRC).as_posix()
         for path in SRC.rglob("*")
-        if path.is_file() and "__pycache__" not in path.parts and path.suffix not in {".pyc", ".pyo"}
+        if path.is_file()
+        and "__pycache__" not in path.parts
+        and path.suffix not in {".pyc", ".pyo"}
     }
     missing = sorted(expected - installed)
     assert not missing, f"in src/ but not in the installed package: {missing}"

@@ -11,7 +11,14 @@ from sqlalchemy import text
 from govflow.core import db
 from govflow.core.errors import CanonicalizationError, LedgerError
 from govflow.core.evidence import EvidenceLedger, EvidenceRecorder, error_summary
-from govflow.core.models import Approval, ApprovalStatus, Decision, DecisionOutcome, RunContext, utcnow
+from govflow.core.models import (
+    Approval,
+    ApprovalStatus,
+    Decision,
+    DecisionOutcome,
+    RunContext,
+    utcnow,
+)
 from govflow.core.redaction import Redactor
 
 CONTEXT = RunContext(orchestrator="prefect", pipeline="nightly", run_id="flow-run-1", step="load-1")
@@ -30,7 +37,12 @@ def test_records_a_step(sqlite_url: str) -> None:
         details={"rows": 10},
     )
     assert record is not None
-    assert (record.stream, record.seq, record.event, record.outcome) == ("prefect/nightly", 1, "step.finished", "success")
+    assert (record.stream, record.seq, record.event, record.outcome) == (
+        "prefect/nightly",
+        1,
+        "step.finished",
+        "success",
+    )
     assert record.started_at == started
     assert record.details == {"rows": 10}
     assert recorder.ledger.records() == [record]
@@ -58,8 +70,15 @@ def test_decision_and_approval_become_references(sqlite_url: str) -> None:
     assert record is not None
     assert (record.decision_id, record.approval_id) == ("dec-1", "apr-1")
     # Explicit references win over the decision's; the deciding platform is named.
-    assert record.references == {"invocation_id": "inv-7", "receipt_id": "rcpt-2", "platform": "velerian"}
-    assert record.details == {"approval_status": "approved", "approval_decided_by": "alice@example.com"}
+    assert record.references == {
+        "invocation_id": "inv-7",
+        "receipt_id": "rcpt-2",
+        "platform": "velerian",
+    }
+    assert record.details == {
+        "approval_status": "approved",
+        "approval_decided_by": "alice@example.com",
+    }
     assert "the platform said" not in record.model_dump_json()  # raw answers stay out of evidence
 
 
@@ -67,10 +86,16 @@ def test_error_is_a_redacted_one_line_summary(sqlite_url: str) -> None:
     redactor = Redactor(["tok-very-secret-123"])
     recorder = EvidenceRecorder(EvidenceLedger(sqlite_url), redactor=redactor)
     try:
-        raise ConnectionError("POST https://api.example/run?api_key=abc123456 with tok-very-secret-123 failed")
+        raise ConnectionError(
+            "POST https://api.example/run?api_key=abc123456 with tok-very-secret-123 failed"
+        )
     except ConnectionError as exc:
         record = recorder.record(
-            CONTEXT, event="step.finished", outcome="failed", error=exc, details={"token": "abc", "note": "tok-very-secret-123"}
+            CONTEXT,
+            event="step.finished",
+            outcome="failed",
+            error=exc,
+            details={"token": "abc", "note": "tok-very-secret-123"},
         )
     assert record is not None and record.error is not None
     assert record.error.startswith("ConnectionError: POST https://api.example/run?api_key=***")
@@ -105,7 +130,9 @@ def test_never_raises_when_the_ledger_cannot_be_opened(
     assert "prefect/nightly" in warning.getMessage() and "LedgerError" in warning.getMessage()
 
 
-def test_never_raises_when_the_database_breaks_later(sqlite_url: str, caplog: pytest.LogCaptureFixture) -> None:
+def test_never_raises_when_the_database_breaks_later(
+    sqlite_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
     ledger = EvidenceLedger(sqlite_url)
     recorder = EvidenceRecorder(ledger)
     assert recorder.record(CONTEXT, event="step.finished", outcome="success") is not None
@@ -132,7 +159,9 @@ def test_strict_mode_raises(sqlite_url: str) -> None:
         recorder.record(CONTEXT, event="e", outcome="success")
 
 
-def test_strict_mode_raises_when_the_ledger_cannot_be_opened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_strict_mode_raises_when_the_ledger_cannot_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     monkeypatch.setenv("GOVFLOW_LEDGER_URL", f"sqlite:///{blocker / 'ledger.db'}")
@@ -150,7 +179,9 @@ def test_default_ledger_is_opened_on_first_use(_isolated_govflow_home: Path) -> 
 @pytest.mark.anyio
 async def test_arecord(sqlite_url: str, tmp_path: Path) -> None:
     recorder = EvidenceRecorder(EvidenceLedger(sqlite_url))
-    first = await recorder.arecord(CONTEXT, event="step.finished", outcome="failed", error=ValueError("bad row 7"))
+    first = await recorder.arecord(
+        CONTEXT, event="step.finished", outcome="failed", error=ValueError("bad row 7")
+    )
     assert first is not None and first.error == "ValueError: bad row 7"
     with db.get_engine(sqlite_url).begin() as conn:
         conn.execute(text("DROP TABLE evidence_heads"))

@@ -153,6 +153,16 @@ async def test_custom_error_mapper_with_default_fallback(faults: FaultApp, url: 
     assert faults.count("/busy") == 2
 
 
+async def test_a_failing_error_mapper_falls_back_to_the_default(faults: FaultApp, url: str) -> None:
+    def mapper(response: httpx.Response) -> GovflowError | None:
+        return PlatformError(response.json()["message"])  # breaks on a non-JSON body
+
+    faults.inject("/x", respond(404, "<html>Not Found</html>"))
+    async with Transport("p", url, error_mapper=mapper, retry=NO_RETRY) as http:
+        with pytest.raises(NotFoundError):
+            await http.request("GET", "/x")
+
+
 async def test_raise_for_status_false_returns_the_response(faults: FaultApp, url: str) -> None:
     faults.inject("/ingest", respond(422, {"accepted": 1, "rejected": 2}))
     async with Transport("contractgate", url, retry=NO_RETRY) as http:

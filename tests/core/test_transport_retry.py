@@ -150,6 +150,7 @@ async def test_retry_after_over_the_cap_raises_at_once(faults: FaultApp, url: st
     assert faults.count("/limited") == 1
     assert caught.value.retry_after == 3600.0
     assert caught.value.status == 429
+    assert "Retry-After 3600 s exceeds the 1 s cap" in str(caught.value)
 
 
 async def test_retry_after_http_date_over_the_cap_raises_at_once(faults: FaultApp, url: str) -> None:

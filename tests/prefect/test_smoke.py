@@ -16,7 +16,14 @@ SMALL_DIGEST = "sha256:43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b88
 
 def _declared_range(extra: str, distribution: str) -> Requirement:
     """The requirement govflow's metadata declares for ``distribution`` in ``extra``."""
-    for line in importlib.metadata.requires("govflow") or []:
+    # The installed metadata, not a govflow.egg-info that a build left in the repository root
+    # (pytest puts the root on sys.path): only an installer writes INSTALLER.
+    [installed] = [
+        candidate
+        for candidate in importlib.metadata.distributions(name="govflow")
+        if candidate.read_text("INSTALLER") is not None
+    ]
+    for line in installed.requires or []:
         requirement = Requirement(line)
         marker = requirement.marker
         if requirement.name == distribution and marker and marker.evaluate({"extra": extra}):

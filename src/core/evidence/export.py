@@ -27,7 +27,10 @@ def export_header(heads: Mapping[str, Head]) -> str:
             "type": EXPORT_TYPE,
             "version": EXPORT_VERSION,
             "exported_at": isoformat(utcnow()),
-            "heads": {stream: {"seq": seq, "digest": digest} for stream, (seq, digest) in sorted(heads.items())},
+            "heads": {
+                stream: {"seq": seq, "digest": digest}
+                for stream, (seq, digest) in sorted(heads.items())
+            },
         }
     )
 
@@ -43,7 +46,9 @@ def export_line(stream: str, seq: int, digest: str, body_text: str) -> str:
     except ValueError:
         body = None
     if not isinstance(body, dict) or "digest" in body:
-        return canonical_str({"stream": stream, "seq": seq, "digest": digest, "$unreadable_body": body_text})
+        return canonical_str(
+            {"stream": stream, "seq": seq, "digest": digest, "$unreadable_body": body_text}
+        )
     body["digest"] = digest
     return canonical_str(body)
 
@@ -79,4 +84,11 @@ def verify_export(source: TextIO | str | Path, *, stream: str | None = None) -> 
     return verify_items(read_export(source), stream=stream)
 
 
-__all__ = ["EXPORT_VERSION", "export_header", "export_line", "read_export", "verify_export", "write_lines"]
+__all__ = [
+    "EXPORT_VERSION",
+    "export_header",
+    "export_line",
+    "read_export",
+    "verify_export",
+    "write_lines",
+]

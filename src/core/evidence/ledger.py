@@ -160,7 +160,9 @@ class EvidenceLedger:
                         f"{_reason(exc)}"
                     ) from exc
                 last = exc
-                logger.debug("append to %r conflicted (attempt %d): %s", name, attempt, _reason(exc))
+                logger.debug(
+                    "append to %r conflicted (attempt %d): %s", name, attempt, _reason(exc)
+                )
                 time.sleep(random.uniform(0, min(_BACKOFF_CAP_S, _BACKOFF_BASE_S * 2**attempt)))
         assert last is not None
         raise LedgerError(
@@ -265,7 +267,12 @@ class EvidenceLedger:
         run_id: str | None = None,
     ) -> list[Evidence]:
         """Records in stream and seq order, optionally of one stream, after a seq, of one run."""
-        query = select(records_table.c.stream, records_table.c.seq, records_table.c.digest, records_table.c.body)
+        query = select(
+            records_table.c.stream,
+            records_table.c.seq,
+            records_table.c.digest,
+            records_table.c.body,
+        )
         if stream is not None:
             query = query.where(records_table.c.stream == stream)
         if after_seq:
@@ -281,13 +288,26 @@ class EvidenceLedger:
     def get(self, ref: str) -> Evidence:
         """One record by full digest, unique digest prefix (8+ hex characters) or ``stream#seq``."""
         text = ref.strip()
-        query = select(records_table.c.stream, records_table.c.seq, records_table.c.digest, records_table.c.body)
+        query = select(
+            records_table.c.stream,
+            records_table.c.seq,
+            records_table.c.digest,
+            records_table.c.body,
+        )
         stream, sep, seq_text = text.rpartition("#")
         if sep and stream and seq_text.isdigit():
-            query = query.where(records_table.c.stream == stream, records_table.c.seq == int(seq_text))
+            query = query.where(
+                records_table.c.stream == stream, records_table.c.seq == int(seq_text)
+            )
         else:
-            hex_part = (text[len("sha256:") :] if text.lower().startswith("sha256:") else text).lower()
-            if len(hex_part) < 8 or len(hex_part) > 64 or any(c not in "0123456789abcdef" for c in hex_part):
+            hex_part = (
+                text[len("sha256:") :] if text.lower().startswith("sha256:") else text
+            ).lower()
+            if (
+                len(hex_part) < 8
+                or len(hex_part) > 64
+                or any(c not in "0123456789abcdef" for c in hex_part)
+            ):
                 raise NotFoundError(
                     f"{ref!r} is not an evidence reference: give a digest (sha256:...), a unique "
                     "prefix of one with at least 8 hex characters, or stream#seq"
@@ -298,7 +318,9 @@ class EvidenceLedger:
             else:
                 # A range rather than LIKE, so the digest index is used on every backend:
                 # every hex continuation of the prefix sorts below prefix + "g".
-                query = query.where(records_table.c.digest >= prefix, records_table.c.digest < prefix + "g")
+                query = query.where(
+                    records_table.c.digest >= prefix, records_table.c.digest < prefix + "g"
+                )
         with self._read() as conn:
             rows = conn.execute(query.limit(2)).all()
         if not rows:
@@ -319,7 +341,10 @@ class EvidenceLedger:
         )
         last = (
             select(records_table.c.recorded_at)
-            .where(records_table.c.stream == heads_table.c.stream, records_table.c.seq == heads_table.c.seq)
+            .where(
+                records_table.c.stream == heads_table.c.stream,
+                records_table.c.seq == heads_table.c.seq,
+            )
             .scalar_subquery()
         )
         query = (
@@ -397,7 +422,9 @@ class EvidenceLedger:
             with self._reader().connect() as conn, conn.begin():
                 yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}") from exc
+            raise LedgerError(
+                f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}"
+            ) from exc
 
     @contextmanager
     def _snapshot(self) -> Iterator[Connection]:
@@ -410,11 +437,15 @@ class EvidenceLedger:
                 with conn.begin():
                     yield conn
         except SQLAlchemyError as exc:
-            raise LedgerError(f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}") from exc
+            raise LedgerError(
+                f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}"
+            ) from exc
 
     @staticmethod
     def _heads(conn: Connection, stream: str | None) -> dict[str, Head]:
-        query = select(heads_table.c.stream, heads_table.c.seq, heads_table.c.digest).where(heads_table.c.seq > 0)
+        query = select(heads_table.c.stream, heads_table.c.seq, heads_table.c.digest).where(
+            heads_table.c.seq > 0
+        )
         if stream is not None:
             query = query.where(heads_table.c.stream == stream)
         return {row[0]: (int(row[1]), row[2]) for row in conn.execute(query)}
@@ -425,9 +456,9 @@ class EvidenceLedger:
         if stream is not None:
             query = query.where(records_table.c.stream == stream)
         # yield_per: stream large ledgers (a server-side cursor on PostgreSQL).
-        return query.order_by(records_table.c.stream, records_table.c.seq, records_table.c.id).execution_options(
-            yield_per=1000
-        )
+        return query.order_by(
+            records_table.c.stream, records_table.c.seq, records_table.c.id
+        ).execution_options(yield_per=1000)
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -445,15 +476,23 @@ def _open(url: str) -> Engine:
             # Several processes creating the schema of a fresh PostgreSQL database at once can
             # collide in the catalog; the loser's retry finds the tables there.
             if not _schema_race(exc):
-                raise LedgerError(f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}") from exc
+                raise LedgerError(
+                    f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}"
+                ) from exc
             last = exc
             time.sleep(random.uniform(0.01, 0.1))
         except OSError as exc:
-            raise LedgerError(f"cannot open the evidence ledger {_display_url(url)}: {exc}") from exc
+            raise LedgerError(
+                f"cannot open the evidence ledger {_display_url(url)}: {exc}"
+            ) from exc
         except SQLAlchemyError as exc:
-            raise LedgerError(f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}") from exc
+            raise LedgerError(
+                f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}"
+            ) from exc
     assert last is not None
-    raise LedgerError(f"cannot open the evidence ledger {_display_url(url)}: {_reason(last)}") from last
+    raise LedgerError(
+        f"cannot open the evidence ledger {_display_url(url)}: {_reason(last)}"
+    ) from last
 
 
 def _schema_race(exc: DBAPIError) -> bool:
@@ -498,7 +537,9 @@ def _seal(name: str, seq: int, prev: str | None, fields: dict[str, Any]) -> tupl
     """The sealed record and the exact canonical text its digest covers."""
     unsealed = Evidence(stream=name, seq=seq, prev=prev, recorded_at=utcnow(), digest="", **fields)
     body_text = canonical_str(unsealed.body())
-    record = unsealed.model_copy(update={"digest": "sha256:" + sha256_hex(body_text.encode("utf-8"))})
+    record = unsealed.model_copy(
+        update={"digest": "sha256:" + sha256_hex(body_text.encode("utf-8"))}
+    )
     return record, body_text
 
 
@@ -567,9 +608,21 @@ def _entry(row: Row[Any]) -> Entry:
     try:
         body = json.loads(row.body)
     except ValueError as exc:
-        return Entry(body=None, claimed=row.digest, where=where, error=f"its body is not JSON ({exc})", columns=columns)
+        return Entry(
+            body=None,
+            claimed=row.digest,
+            where=where,
+            error=f"its body is not JSON ({exc})",
+            columns=columns,
+        )
     if not isinstance(body, dict):
-        return Entry(body=None, claimed=row.digest, where=where, error="its body is not a JSON object", columns=columns)
+        return Entry(
+            body=None,
+            claimed=row.digest,
+            where=where,
+            error="its body is not a JSON object",
+            columns=columns,
+        )
     return Entry(body=body, claimed=row.digest, where=where, columns=columns)
 
 

@@ -202,7 +202,11 @@ class _StreamCheck:
             recomputed = compute_digest(body)
         except CanonicalizationError as exc:
             return _Draft(
-                position, "unreadable", f"{ref} ({entry.where}) cannot be hashed: {exc}", entry.claimed, entry.where
+                position,
+                "unreadable",
+                f"{ref} ({entry.where}) cannot be hashed: {exc}",
+                entry.claimed,
+                entry.where,
             )
         if recomputed != entry.claimed:
             return _Draft(
@@ -251,13 +255,23 @@ class _StreamCheck:
                     f"#{self.last_seq} ({_short(self.last_digest)}): its link was forged, or "
                     f"#{self.last_seq} was rewritten with a recomputed digest"
                 )
-            return _Draft(position, "forged_link", message, entry.claimed, entry.where, later_digest=prev, ref=ref)
+            return _Draft(
+                position,
+                "forged_link",
+                message,
+                entry.claimed,
+                entry.where,
+                later_digest=prev,
+                ref=ref,
+            )
         return None
 
     def _misplaced(self, entry: Entry, seq: int, expected: int) -> _Draft:
         if seq > expected:
             gap = f"#{expected}" if seq == expected + 1 else f"#{expected}..#{seq - 1}"
-            after = f"jumps from #{self.last_seq} to #{seq}" if self.last_seq else f"starts at #{seq}"
+            after = (
+                f"jumps from #{self.last_seq} to #{seq}" if self.last_seq else f"starts at #{seq}"
+            )
             verb = "is" if seq == expected + 1 else "are"
             return _Draft(
                 expected,
@@ -301,7 +315,11 @@ class _StreamCheck:
                 f"later ({entry.where}): records were reordered"
             )
             draft.later_seqs = None
-        if draft.later_digest is not None and entry.claimed == draft.later_digest and body is not None:
+        if (
+            draft.later_digest is not None
+            and entry.claimed == draft.later_digest
+            and body is not None
+        ):
             draft.kind = "reordered"
             draft.message = (
                 f"{draft.ref} links to {self.ref(body['seq'])}, which comes after it: records were "
@@ -398,7 +416,9 @@ def _column_seq(entry: Entry) -> int | None:
 class ChainVerifier:
     """Feed records stream by stream (streams may interleave, each in its stored order)."""
 
-    def __init__(self, heads: Mapping[str, Head] | None = None, *, head_required: bool = False) -> None:
+    def __init__(
+        self, heads: Mapping[str, Head] | None = None, *, head_required: bool = False
+    ) -> None:
         self.heads: dict[str, Head] = dict(heads or {})
         self.head_required = head_required
         self._streams: dict[str, _StreamCheck] = {}
@@ -414,7 +434,12 @@ class ChainVerifier:
     def orphan(self, where: str, reason: str) -> None:
         """A line that is not attributable to any stream."""
         self._orphans.append(
-            Problem(stream=None, kind="unreadable", message=f"{where} cannot be read: {reason}", where=where)
+            Problem(
+                stream=None,
+                kind="unreadable",
+                message=f"{where} cannot be read: {reason}",
+                where=where,
+            )
         )
 
     def report(self) -> VerifyReport:
@@ -428,7 +453,8 @@ class ChainVerifier:
                 problems.append(problem)
         return VerifyReport(
             streams_checked=len(self._streams),
-            records_checked=sum(check.count for check in self._streams.values()) + len(self._orphans),
+            records_checked=sum(check.count for check in self._streams.values())
+            + len(self._orphans),
             problems=problems,
             notes=self.notes,
         )
@@ -441,7 +467,9 @@ def entry_from_record(record: Mapping[str, Any], where: str) -> Entry:
     return Entry(body=body, claimed=claimed if isinstance(claimed, str) else None, where=where)
 
 
-def verify_records(records: Iterable[Mapping[str, Any]], *, stream: str | None = None) -> VerifyReport:
+def verify_records(
+    records: Iterable[Mapping[str, Any]], *, stream: str | None = None
+) -> VerifyReport:
     """Verify records given as plain dicts, e.g. the lines of an export, with no database.
 
     Records are the sealed bodies with their ``digest``; they may interleave streams but each

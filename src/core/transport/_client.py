@@ -217,8 +217,16 @@ class Transport:
             raise error from safe_cause(outcome.exc, self.redactor)
         if outcome.error is not None and (raise_for_status or outcome.response is None):
             error = outcome.error
+            suffix = ""
             if call.attempts > 1:
-                error.message = f"{error.message} after {call.attempts} attempts"
+                suffix = f" after {call.attempts} attempts"
+            if error.retry_after is not None and error.retry_after > policy.retry_after_cap:
+                suffix += (
+                    f" (Retry-After {error.retry_after:g} s exceeds the {policy.retry_after_cap:g} s cap;"
+                    " not waiting)"
+                )
+            if suffix:
+                error.message += suffix
                 error.args = (error.message, *error.args[1:])
             raise error
         assert outcome.response is not None
@@ -321,7 +329,18 @@ class Transport:
 
     def map_error(self, response: httpx.Response) -> GovflowError:
         """The platform's mapping (if it has one for this response), else the default; redacted."""
-        error = self.error_mapper(response) if self.error_mapper is not None else None
+        error: GovflowError | None = None
+        if self.error_mapper is not None:
+            try:
+                error = self.error_mapper(response)
+            except Exception as exc:
+                # A mapping bug must not replace the platform's answer with a KeyError.
+                logger.warning(
+                    "%s: the error mapper failed on HTTP %s (%s); using the default mapping",
+                    self.platform,
+                    response.status_code,
+                    type(exc).__name__,
+                )
         if error is None:
             error = default_error(response, platform=self.platform, base_url=self.base_url)
         return complete_error(error, response, platform=self.platform, redactor=self.redactor)

@@ -133,7 +133,7 @@ def sanitize_error(error: GovflowError, redactor: Redactor) -> GovflowError:
     error.body = redactor.redact_value(error.body)
     if error.code is not None:
         error.code = redactor.redact(error.code)
-    for name, value in vars(error).items():
+    for name, value in list(vars(error).items()):
         # Subclass extras (reason, decision_id, ...).
         if name not in {"message", "detail", "body", "code"} and isinstance(value, (str, dict, list)):
             setattr(error, name, redactor.redact_value(value))

@@ -69,7 +69,7 @@ class LocalPlatform(Platform):
         self.ledger = EvidenceLedger(self.database_url)
 
     def __repr__(self) -> str:
-        return f"LocalPlatform(policy={self.policy!r}, database_url={self.database_url!r})"
+        return f"LocalPlatform(policy={self.policy!r}, database_url={db.display_url(self.database_url)!r})"
 
     # gate
 
@@ -195,7 +195,7 @@ class LocalPlatform(Platform):
         if not found or found[0].seq != record.seq or found[0].digest != record.digest:
             raise NotFoundError(
                 f"evidence record {record.stream}#{record.seq} ({record.digest}) is not in the local "
-                f"ledger at {self.database_url}; append it with EvidenceLedger.append",
+                f"ledger at {db.display_url(self.database_url)}; append it with EvidenceLedger.append",
                 platform=_NAME,
             )
         return f"{record.stream}#{record.seq}"
