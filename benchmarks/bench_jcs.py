@@ -5,7 +5,7 @@ what to read (absolute numbers move with the machine):
 
 - an evidence record (~1 KB): what govflow hashes for every step run;
 - a small action body: a LatchGate HTTP action request, hashed per gated call;
-- a larger nested document (~60 KB): a batch of records with lists, floats and non-ASCII text.
+- a larger nested document (~20 KB): a batch of records with lists, floats and non-ASCII text.
 
 Before timing, each input is checked to canonicalise to identical bytes with both.
 

@@ -4,8 +4,8 @@ Every number comes from the same run on the same disk, so the ratios are what to
 
 - SQLite raw insert: one connection, the ledger's pragmas (WAL, synchronous=FULL), one INSERT of a
   record-sized row into the ledger's own table per transaction. Nothing durable can go faster.
-- SQLite raw insert, reconnect each: the same, opening a connection per insert as the ledger's
-  engine does (db.py uses NullPool for SQLite so no connection survives a fork).
+- SQLite raw insert, reconnect each: the same, opening a connection per insert; kept to show why
+  db.py pools SQLite connections (and disposes of them in forked children) instead.
 - ledger append, 1 process / 8 processes: ``EvidenceLedger.append`` to ONE stream, durable and
   chained (lock head, seal, insert, move head, commit). 8 processes report total throughput.
 - PostgreSQL, when GOVFLOW_TEST_POSTGRES_URL is set: raw insert per transaction on one connection,
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import runpy
 import shutil
 import sqlite3
 import sys
@@ -158,7 +159,15 @@ class _Pool:
         self.queues = [SPAWN.Queue() for _ in range(WORKERS)]
         self.processes = [
             SPAWN.Process(
-                target=_worker, args=(n, self.queues[n], self.results, self.barrier), daemon=True
+                target=runpy.run_path,
+                args=(__file__,),
+                kwargs={
+                    "init_globals": {
+                        "_WORKER_ARGS": (n, self.queues[n], self.results, self.barrier)
+                    },
+                    "run_name": _WORKER_RUN_NAME,
+                },
+                daemon=True,
             )
             for n in range(WORKERS)
         ]
@@ -198,14 +207,26 @@ def _time(fn: Any, *args: Any, **kwargs: Any) -> float:
     return time.perf_counter() - started
 
 
-def _row(name: str, ops: int, seconds: float, ceiling: float | None, notes: str) -> dict[str, Any]:
-    rate = ops / seconds
-    return {
-        "name": name,
-        "ops/s": round(rate, 1),
-        "ratio vs ceiling": round(rate / ceiling, 3) if ceiling else 1.0,
-        "notes": notes,
-    }
+class _Group:
+    """Rows of one database; the first row added is the ceiling the others are divided by."""
+
+    def __init__(self, benchmark: str) -> None:
+        self.benchmark = benchmark
+        self.rows: list[dict[str, Any]] = []
+
+    def add(self, subject: str, ops: int, seconds: float, notes: str) -> None:
+        rate = ops / seconds
+        ceiling = self.rows[0] if self.rows else None
+        self.rows.append(
+            {
+                "benchmark": self.benchmark,
+                "subject": subject,
+                "ops_per_s": round(rate, 1),
+                "baseline": ceiling["subject"] if ceiling else "",
+                "ratio": round(rate / ceiling["ops_per_s"], 3) if ceiling else None,
+                "notes": notes,
+            }
+        )
 
 
 def _sqlite_file(directory: Path, name: str) -> str:
@@ -240,81 +261,58 @@ def _fresh_postgres(base: str) -> tuple[str, Any]:
 
 
 def run(quick: bool = False) -> list[dict[str, Any]]:
-    """Measure and return one row per measurement: name, ops/s, ratio vs ceiling, notes."""
+    """Measure; one row per measurement in benchmarks/run.py's shape.
+
+    Keys: benchmark, subject, ops_per_s, baseline (the ceiling row's subject), ratio, notes.
+    """
     raw_n = 300 if quick else 2000
     single_n = 150 if quick else 600
     multi_n = 15 if quick else 60  # per worker
-    rows: list[dict[str, Any]] = []
     base_dir = os.environ.get("GOVFLOW_BENCH_DIR") or None
     directory = Path(tempfile.mkdtemp(prefix="govflow-bench-", dir=base_dir))
     pool = _Pool()
     try:
         body = _sample_body()
-        where = f"files in {directory.parent}"
-
-        seconds = _time(
-            _raw_sqlite, _sqlite_file(directory, "raw"), raw_n, "raw/0", body, reconnect=False
+        lite = _Group("evidence appends: sqlite")
+        path = _sqlite_file(directory, "raw")
+        seconds = _time(_raw_sqlite, path, raw_n, "raw/0", body, reconnect=False)
+        lite.add(
+            "raw insert, 1 conn (ceiling)",
+            raw_n,
+            seconds,
+            f"WAL, synchronous=FULL, 1 insert/txn; files in {directory.parent}",
         )
-        ceiling = raw_n / seconds
-        rows.append(
-            _row(
-                "sqlite raw insert, 1 conn (ceiling)",
-                raw_n,
-                seconds,
-                None,
-                f"WAL, synchronous=FULL, 1 insert/txn; {where}",
-            )
+        path = _sqlite_file(directory, "reconnect")
+        seconds = _time(_raw_sqlite, path, raw_n, "raw/0", body, reconnect=True)
+        lite.add(
+            "raw insert, reconnect each",
+            raw_n,
+            seconds,
+            "a connection per transaction: why db.py pools connections",
         )
-        seconds = _time(
-            _raw_sqlite, _sqlite_file(directory, "reconnect"), raw_n, "raw/0", body, reconnect=True
-        )
-        rows.append(
-            _row(
-                "sqlite raw insert, reconnect each",
-                raw_n,
-                seconds,
-                ceiling,
-                "what a NullPool engine pays per transaction",
-            )
-        )
-
         url = f"sqlite:///{_sqlite_file(directory, 'ledger1')}"
         _ledger_appends(url, 1, 0)  # warm
         seconds = _time(_ledger_appends, url, single_n, 0)
-        rows.append(
-            _row(
-                "sqlite ledger append, 1 process",
-                single_n,
-                seconds,
-                ceiling,
-                "chained, durable, one stream",
-            )
-        )
-
+        lite.add("ledger append, 1 process", single_n, seconds, "chained, durable, one stream")
         seconds = pool.timed("sqlite_raw", _sqlite_file(directory, "raw8"), multi_n * 4)
-        rows.append(
-            _row(
-                f"sqlite raw insert, {WORKERS} processes",
-                WORKERS * multi_n * 4,
-                seconds,
-                ceiling,
-                "total; writers serialise on the file lock",
-            )
+        lite.add(
+            f"raw insert, {WORKERS} processes",
+            WORKERS * multi_n * 4,
+            seconds,
+            "total; writers serialise on the file lock",
         )
-        seconds = pool.timed("ledger", f"sqlite:///{_sqlite_file(directory, 'ledger8')}", multi_n)
-        rows.append(
-            _row(
-                f"sqlite ledger append, {WORKERS} processes",
-                WORKERS * multi_n,
-                seconds,
-                ceiling,
-                "total, all to ONE stream",
-            )
+        url = f"sqlite:///{_sqlite_file(directory, 'ledger8')}"
+        seconds = pool.timed("ledger", url, multi_n)
+        lite.add(
+            f"ledger append, {WORKERS} processes",
+            WORKERS * multi_n,
+            seconds,
+            "total, all to ONE stream",
         )
-
+        rows = lite.rows
         pg_base = os.environ.get("GOVFLOW_TEST_POSTGRES_URL")
         if pg_base:
-            rows.extend(_postgres_rows(pg_base, pool, raw_n // 2, single_n, multi_n))
+            rows += _postgres_rows(pg_base, pool, raw_n // 2, single_n, multi_n)
     finally:
         pool.close()
         shutil.rmtree(directory, ignore_errors=True)
@@ -326,67 +324,64 @@ def _postgres_rows(
 ) -> list[dict[str, Any]]:
     from govflow.core.evidence import EvidenceLedger
 
-    rows: list[dict[str, Any]] = []
+    group = _Group("evidence appends: postgres")
     url, drop = _fresh_postgres(base)
     try:
         EvidenceLedger(url)
-        body = _sample_body()
-        seconds = _time(_raw_postgres, url, raw_n, "raw/0", body)
-        ceiling = raw_n / seconds
-        rows.append(
-            _row(
-                "postgres raw insert, 1 conn (ceiling)",
-                raw_n,
-                seconds,
-                None,
-                "1 insert/txn, default synchronous_commit",
-            )
+        seconds = _time(_raw_postgres, url, raw_n, "raw/0", _sample_body())
+        group.add(
+            "raw insert, 1 conn (ceiling)",
+            raw_n,
+            seconds,
+            "1 insert/txn, the server's synchronous_commit",
         )
         _ledger_appends(url, 1, 0)
         seconds = _time(_ledger_appends, url, single_n, 0)
-        rows.append(
-            _row(
-                "postgres ledger append, 1 process",
-                single_n,
-                seconds,
-                ceiling,
-                "chained, one stream",
-            )
-        )
+        group.add("ledger append, 1 process", single_n, seconds, "chained, one stream")
         seconds = pool.timed("ledger", url, multi_n)
-        rows.append(
-            _row(
-                f"postgres ledger append, {WORKERS} processes",
-                WORKERS * multi_n,
-                seconds,
-                ceiling,
-                "total, all to ONE stream (row lock)",
-            )
+        group.add(
+            f"ledger append, {WORKERS} processes",
+            WORKERS * multi_n,
+            seconds,
+            "total, all to ONE stream (row lock)",
         )
     finally:
         drop()
-    return rows
+    return group.rows
 
 
 def format_table(rows: list[dict[str, Any]]) -> str:
-    headers = ["name", "ops/s", "ratio vs ceiling", "notes"]
-    cells = [[str(row[h]) for h in headers] for row in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    lines = [
-        "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)),
-        "  ".join("-" * w for w in widths),
+    headers = ["benchmark", "subject", "ops/s", "ratio", "notes"]
+    cells = [
+        [
+            row["benchmark"],
+            row["subject"],
+            f"{row['ops_per_s']:,.0f}",
+            "" if row["ratio"] is None else f"{row['ratio']:.3f}x",
+            row["notes"],
+        ]
+        for row in rows
     ]
-    for c in cells:
-        lines.append(
-            "  ".join([c[0].ljust(widths[0]), c[1].rjust(widths[1]), c[2].rjust(widths[2]), c[3]])
-        )
-    return "\n".join(lines)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
+    right = {2, 3}
 
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    return "\n".join([line(headers), line(["-" * w for w in widths]), *map(line, cells)])
+
+
+# A spawned worker runs this file by path (runpy), so it works however the file was imported:
+# benchmarks/run.py loads it under a name that a fresh interpreter could not import.
+_WORKER_RUN_NAME = "__govflow_bench_ledger_worker__"
+
+if __name__ == _WORKER_RUN_NAME:
+    _worker(*globals()["_WORKER_ARGS"])
 
 if __name__ == "__main__":
     started = time.perf_counter()
-    table = format_table(run(quick="--quick" in sys.argv[1:]))
-    print(table)
-    print(
-        f"\n({time.perf_counter() - started:.1f}s; ratios compare with the ceiling row of the same database)"
-    )
+    print(format_table(run(quick="--quick" in sys.argv[1:])))
+    print(f"\n({time.perf_counter() - started:.1f}s; ratio: ops/s over the ceiling row's)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.util
+import importlib
 import json
 import os
 import platform
@@ -35,13 +35,15 @@ def discover(selection: list[str]) -> list[tuple[str, Path]]:
     return found
 
 
-def load(name: str, path: Path) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(f"govflow_bench_{name}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses and pickling (spawned workers) look it up
-    spec.loader.exec_module(module)
-    return module
+def load(path: Path) -> ModuleType:
+    """Import ``bench_x.py`` as the top-level module ``bench_x``.
+
+    Under its own name, with benchmarks/ on sys.path, so that worker processes started with the
+    "spawn" method (which inherit sys.path) can import it again to unpickle its functions.
+    """
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    return importlib.import_module(path.stem)
 
 
 def normalise(name: str, row: dict[str, Any]) -> dict[str, Any]:
@@ -117,13 +119,14 @@ def table(rows: list[dict[str, Any]]) -> str:
 
     def line(values: tuple[str, ...]) -> str:
         parts = [
-            v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths))
+            v.rjust(w) if i in right else v.ljust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
         ]
         return "  ".join(parts).rstrip()
 
     out = [line(headers), line(tuple("-" * w for w in widths))]
     previous = None
-    for row, cell in zip(rows, cells):
+    for row, cell in zip(rows, cells, strict=True):
         if previous is not None and row["benchmark"] != previous:
             out.append("")  # a blank line between benchmarks keeps groups readable
         previous = row["benchmark"]
@@ -166,7 +169,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.perf_counter()
         print(f"running {path.name} ...", file=sys.stderr, flush=True)
         try:
-            module = load(name, path)
+            module = load(path)
             runner = getattr(module, "run", None)
             if not callable(runner):
                 print(f"  skipped: {path.name} has no run()", file=sys.stderr)

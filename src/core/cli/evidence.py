@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..evidence import EvidenceLedger, VerifyReport, verify_records
+from ..evidence import EvidenceLedger, VerifyReport, verify_export
 from ._output import fields, print_json, short_time, table
 
 
@@ -119,20 +118,9 @@ def _verify(args: argparse.Namespace) -> int:
 
 def _verify_file(path: Path, stream: str | None) -> VerifyReport:
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        return verify_export(path, stream=stream)
     except OSError as exc:
         raise ConfigurationError(f"cannot read {path}: {exc.strerror}") from exc
-    records = []
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise ConfigurationError(f"{path}:{number}: not a JSON line ({exc.msg})") from exc
-    if stream is not None:
-        records = [record for record in records if record.get("stream") == stream]
-    return verify_records(records)
 
 
 def _print_report(report: VerifyReport, *, source: str) -> None:

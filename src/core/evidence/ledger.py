@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import random
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,9 +24,8 @@ from datetime import datetime
 from typing import Any, TextIO
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import Connection, Engine, Row, Select, func, select, update
+from sqlalchemy import Connection, Engine, Row, Select, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from .. import db
@@ -35,7 +33,7 @@ from ..canonical import canonical_str, sha256_hex
 from ..errors import LedgerError, NotFoundError
 from ..models import Evidence, RunContext, isoformat, utcnow
 from .export import export_header, export_line, write_lines
-from .schema import LEDGER_TABLES, heads_table, records_table
+from .schema import heads_table, records_table
 from .verify import ChainVerifier, Entry, Head, VerifyReport
 
 logger = logging.getLogger("govflow.evidence")
@@ -50,8 +48,6 @@ _BACKOFF_CAP_S = 0.25
 # lock_not_available, admin/crash shutdown of the backend.
 _PG_RETRY_STATES = frozenset({"40001", "40P01", "55P03", "57P01", "57P02", "57P03"})
 _PG_UNIQUE_VIOLATION = "23505"
-# pg_advisory_xact_lock key for creating the ledger's tables (the hex of "govflow").
-_SCHEMA_LOCK_KEY = 0x676F76666C6F77
 
 _RECORD_COLUMNS = (
     records_table.c.id,
@@ -67,8 +63,6 @@ _RECORD_COLUMNS = (
     records_table.c.body,
 )
 
-_schema_ready: set[tuple[int, str]] = set()
-_schema_lock = threading.Lock()
 
 
 class StreamInfo(BaseModel):
@@ -101,7 +95,7 @@ class EvidenceLedger:
         self._engine: Engine = _open(self.url)
 
     def __repr__(self) -> str:
-        return f"EvidenceLedger(url={_display_url(self.url)!r})"
+        return f"EvidenceLedger(url={db.display_url(self.url)!r})"
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url}
@@ -156,7 +150,7 @@ class EvidenceLedger:
             except (_HeadMoved, SQLAlchemyError) as exc:
                 if not _retryable(exc):
                     raise LedgerError(
-                        f"could not append to evidence stream {name!r} in {_display_url(self.url)}: "
+                        f"could not append to evidence stream {name!r} in {db.display_url(self.url)}: "
                         f"{_reason(exc)}"
                     ) from exc
                 last = exc
@@ -324,7 +318,7 @@ class EvidenceLedger:
         with self._read() as conn:
             rows = conn.execute(query.limit(2)).all()
         if not rows:
-            raise NotFoundError(f"no evidence record {ref!r} in {_display_url(self.url)}")
+            raise NotFoundError(f"no evidence record {ref!r} in {db.display_url(self.url)}")
         if len(rows) > 1:
             raise NotFoundError(
                 f"{ref!r} matches more than one evidence record; give more of the digest"
@@ -378,7 +372,7 @@ class EvidenceLedger:
                 verifier.feed(row.stream, _entry(row))
         report = verifier.report()
         if stream is not None and report.streams_checked == 0:
-            raise NotFoundError(f"no evidence stream {stream!r} in {_display_url(self.url)}")
+            raise NotFoundError(f"no evidence stream {stream!r} in {db.display_url(self.url)}")
         return report
 
     def export(self, fp: TextIO, stream: str | None = None) -> int:
@@ -392,7 +386,7 @@ class EvidenceLedger:
             rows = conn.execute(self._rows_query(stream))
             first = rows.fetchone()
             if stream is not None and not heads and first is None:
-                raise NotFoundError(f"no evidence stream {stream!r} in {_display_url(self.url)}")
+                raise NotFoundError(f"no evidence stream {stream!r} in {db.display_url(self.url)}")
 
             def lines() -> Iterator[str]:
                 row = first
@@ -423,7 +417,7 @@ class EvidenceLedger:
                 yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(
-                f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}"
+                f"could not read the evidence ledger {db.display_url(self.url)}: {_reason(exc)}"
             ) from exc
 
     @contextmanager
@@ -438,7 +432,7 @@ class EvidenceLedger:
                     yield conn
         except SQLAlchemyError as exc:
             raise LedgerError(
-                f"could not read the evidence ledger {_display_url(self.url)}: {_reason(exc)}"
+                f"could not read the evidence ledger {db.display_url(self.url)}: {_reason(exc)}"
             ) from exc
 
     @staticmethod
@@ -466,52 +460,14 @@ class EvidenceLedger:
 
 def _open(url: str) -> Engine:
     """The shared engine for ``url`` with the ledger's tables present."""
-    last: Exception | None = None
-    for _ in range(5):
-        try:
-            engine = db.get_engine(url)
-            _ensure_schema(engine)
-            return engine
-        except DBAPIError as exc:
-            # Several processes creating the schema of a fresh PostgreSQL database at once can
-            # collide in the catalog; the loser's retry finds the tables there.
-            if not _schema_race(exc):
-                raise LedgerError(
-                    f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}"
-                ) from exc
-            last = exc
-            time.sleep(random.uniform(0.01, 0.1))
-        except OSError as exc:
-            raise LedgerError(
-                f"cannot open the evidence ledger {_display_url(url)}: {exc}"
-            ) from exc
-        except SQLAlchemyError as exc:
-            raise LedgerError(
-                f"cannot open the evidence ledger {_display_url(url)}: {_reason(exc)}"
-            ) from exc
-    assert last is not None
-    raise LedgerError(
-        f"cannot open the evidence ledger {_display_url(url)}: {_reason(last)}"
-    ) from last
-
-
-def _schema_race(exc: DBAPIError) -> bool:
-    # unique_violation (pg_type row of a table created twice), duplicate_table, duplicate_object
-    return getattr(exc.orig, "sqlstate", None) in {"23505", "42P07", "42710"}
-
-
-def _ensure_schema(engine: Engine) -> None:
-    # get_engine() creates every table known when the engine was first made; this module may be
-    # imported later than that, so make sure our two exist, once per process and URL.
-    key = (os.getpid(), str(engine.url))
-    with _schema_lock:
-        if key in _schema_ready:
-            return
-        with engine.begin() as conn:
-            if conn.dialect.name == "postgresql":
-                conn.execute(select(func.pg_advisory_xact_lock(_SCHEMA_LOCK_KEY)))
-            db.metadata.create_all(conn, tables=list(LEDGER_TABLES), checkfirst=True)
-        _schema_ready.add(key)
+    try:
+        return db.get_engine(url)
+    except OSError as exc:
+        raise LedgerError(f"cannot open the evidence ledger {db.display_url(url)}: {exc}") from exc
+    except SQLAlchemyError as exc:
+        raise LedgerError(
+            f"cannot open the evidence ledger {db.display_url(url)}: {_reason(exc)}"
+        ) from exc
 
 
 def _lock_head(conn: Connection, name: str) -> Head:
@@ -568,13 +524,6 @@ def _reason(exc: BaseException) -> str:
         text = str(exc.orig).strip()
         return text.splitlines()[0] if text else type(exc.orig).__name__
     return str(exc) or type(exc).__name__
-
-
-def _display_url(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:
-        return "<unparseable URL>"
 
 
 def _parse_time(value: str | None) -> datetime | None:

@@ -17,7 +17,6 @@ import base64
 import builtins
 import json
 import secrets
-import weakref
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from typing import Any
@@ -26,7 +25,6 @@ from sqlalchemy import (
     BigInteger,
     Column,
     Connection,
-    Engine,
     Index,
     Integer,
     Row,
@@ -38,7 +36,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+from sqlalchemy.exc import IntegrityError
 
 from ... import db
 from ...canonical import digest
@@ -95,7 +93,6 @@ approvals_table = Table(
     ),
 )
 
-_schema_ready: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def new_approval_id() -> str:
@@ -124,22 +121,6 @@ def _parse_time(value: str | None) -> datetime | None:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
 
 
-def _ensure_schema(engine: Engine) -> None:
-    # get_engine creates the tables known when the engine was first made; this module may have been
-    # imported later, so make sure of our table once per engine.
-    if engine in _schema_ready:
-        return
-    for attempt in range(3):
-        try:
-            approvals_table.create(engine, checkfirst=True)
-            break
-        except (IntegrityError, ProgrammingError, OperationalError):
-            # Another process created it between our check and our CREATE (PostgreSQL).
-            if attempt == 2:
-                raise
-    _schema_ready.add(engine)
-
-
 class ApprovalStore:
     """Approvals in SQL: create, read, list, decide; all bound to a run, step and request."""
 
@@ -147,7 +128,6 @@ class ApprovalStore:
         self.url = url or db.default_database_url()
         self.engine = db.get_engine(self.url)
         self._reader = db.read_only(self.engine)
-        _ensure_schema(self.engine)
 
     # creating
 
