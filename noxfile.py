@@ -77,6 +77,13 @@ def _install(session: nox.Session, extras: str) -> None:
     session.log(f"install of .[{extras}] took {time.monotonic() - started:.1f}s")
 
 
+_NO_ORCHESTRATOR = """
+import importlib.util, sys
+found = [name for name in ("airflow", "prefect", "dagster") if importlib.util.find_spec(name)]
+sys.exit(f"the core environment must not contain an orchestrator, found: {found}" if found else 0)
+"""
+
+
 @contextmanager
 def _temp_dir(prefix: str) -> Iterator[str]:
     path = tempfile.mkdtemp(prefix=prefix)
@@ -87,10 +94,6 @@ def _temp_dir(prefix: str) -> Iterator[str]:
 
 
 def _pytest(session: nox.Session, *default_args: str, env: dict[str, str] | None = None) -> None:
-    if os.environ.get("GOVFLOW_TEST_POSTGRES_URL"):
-        session.log("GOVFLOW_TEST_POSTGRES_URL is set: PostgreSQL tests will run")
-    else:
-        session.log("GOVFLOW_TEST_POSTGRES_URL is not set: PostgreSQL tests will be skipped")
     session.run("pytest", *(session.posargs or default_args), env=env or {})
 
 
@@ -113,14 +116,13 @@ def core(session: nox.Session) -> None:
     """tests/core in an environment without any orchestrator."""
     _install(session, CORE_EXTRAS)
     # The core must stay orchestrator-free: prove none of them is importable here.
-    session.run(
-        "python",
-        "-c",
-        "import importlib.util, sys; "
-        "found = [m for m in ('airflow', 'prefect', 'dagster') if importlib.util.find_spec(m)]; "
-        "sys.exit(f'orchestrators importable in the core env: {found}' if found else 0)",
-        silent=True,
-    )
+    session.run("python", "-c", _NO_ORCHESTRATOR, log=False)
+    session.log("checked: airflow, prefect and dagster are not importable here")
+    # GOVFLOW_TEST_POSTGRES_URL passes through (nox hands the whole environment to the tests).
+    if os.environ.get("GOVFLOW_TEST_POSTGRES_URL"):
+        session.log("GOVFLOW_TEST_POSTGRES_URL is set: PostgreSQL tests will run")
+    else:
+        session.log("GOVFLOW_TEST_POSTGRES_URL is not set: PostgreSQL tests will be skipped")
     _pytest(session, "tests/core")
 
 

@@ -143,7 +143,8 @@ def _create(url: str) -> Engine:
 
 def _create_sqlite(parsed: Any) -> Engine:
     database = parsed.database
-    if database and database != ":memory:":
+    is_uri = str(parsed.query.get("uri", "")).lower() == "true"  # sqlite:///file:...?uri=true
+    if database and database != ":memory:" and not is_uri:
         Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     # Pooled connections: opening one per transaction costs 4x the append rate (benchmarks/).
     # In-memory databases keep one connection, else every checkout would see an empty database.

@@ -14,7 +14,6 @@ import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -67,17 +66,3 @@ def airflow_dags_folder(airflow_db: None) -> Path:
     folder = Path(conf.get("core", "dags_folder"))
     folder.mkdir(parents=True, exist_ok=True)
     return folder
-
-
-def load_dag(path: Path, dag_id: str) -> Any:
-    """Import a DAG file the way the DAG processor would and return the DAG called ``dag_id``."""
-    from airflow.sdk import DAG
-
-    spec = importlib.util.spec_from_file_location(f"govflow_test_dag_{dag_id}", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    for value in vars(module).values():
-        if isinstance(value, DAG) and value.dag_id == dag_id:
-            return value
-    raise LookupError(f"{path} defines no DAG with dag_id {dag_id!r}")

@@ -11,7 +11,7 @@ from packaging.version import Version
 
 from govflow.core.canonical import digest
 
-from .conftest import load_dag
+from .dags import load_dag
 
 SMALL_VALUE = {"b": 2, "a": 1}
 SMALL_DIGEST = "sha256:43258cff783fe7036d8a43033f830adfc60ec037382473548ac742b888292777"
