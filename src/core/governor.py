@@ -72,17 +72,19 @@ class Governor:
         With ``wait=False`` a pending decision raises ApprovalRequiredError carrying the approval id,
         for callers that wait elsewhere (a deferred Airflow task, a Dagster sensor).
         """
+        decision, approval = await self._decide(context, request, wait=wait, timeout=timeout)
+        if decision.denied:
+            raise _denied(request, decision)
+        return decision, approval
+
+    async def _decide(
+        self, context: RunContext, request: GateRequest, *, wait: bool, timeout: float | None
+    ) -> tuple[Decision, Approval | None]:
         decision = await self.platform.gate(context, request)
         approval: Approval | None = None
         if decision.pending:
-            assert decision.approval_id is not None
-            if not wait:
-                raise ApprovalRequiredError(
-                    f"{request.action} needs approval {decision.approval_id}",
-                    platform=decision.platform,
-                    approval_id=decision.approval_id,
-                )
-            logger.info("%s: waiting for approval %s", context.step or context.pipeline, decision.approval_id)
+            if not wait or decision.approval_id is None:
+                raise _required(request, decision)
             approval = await wait_for_approval(
                 self.platform,
                 decision.approval_id,
@@ -92,20 +94,8 @@ class Governor:
             )
             # Ask again: the approval is bound to this run and step, so the platform now allows it.
             decision = await self.platform.gate(context, request)
-        if decision.denied:
-            raise DeniedError(
-                f"{request.action} denied: {decision.reason or 'no reason given'}",
-                platform=decision.platform,
-                reason=decision.reason,
-                decision_id=decision.decision_id,
-                approval_id=decision.approval_id,
-            )
-        if decision.pending:
-            raise ApprovalRequiredError(
-                f"{request.action} is still pending approval {decision.approval_id}",
-                platform=decision.platform,
-                approval_id=decision.approval_id,
-            )
+            if decision.pending:
+                raise _required(request, decision)
         return decision, approval
 
     @asynccontextmanager
@@ -119,23 +109,24 @@ class Governor:
     ) -> AsyncIterator[GovernedStep]:
         """Gate the step (when a request is given), run the body, and record one evidence record.
 
-        A denial is recorded as the step's outcome ``denied`` and re-raised; so is any failure.
+        A denial is recorded as the step's outcome ``denied`` and raised as DeniedError; a failing
+        body is recorded as ``failed`` and re-raised.
         """
         started = utcnow()
         clock = time.monotonic()
         decision: Decision | None = None
         approval: Approval | None = None
-        try:
-            if request is not None:
-                decision, approval = await self.check(context, request, wait=wait, timeout=timeout)
-        except DeniedError as exc:
-            await self._finish(context, started, clock, "denied", decision_id=exc.decision_id, error=exc)
-            raise
+        if request is not None:
+            decision, approval = await self._decide(context, request, wait=wait, timeout=timeout)
+            if decision.denied:
+                denied = _denied(request, decision)
+                await self._finish(context, started, clock, "denied", decision=decision, error=denied)
+                raise denied
         handle = GovernedStep(context=context, decision=decision, approval=approval, started_at=started)
         try:
             yield handle
         except BaseException as exc:
-            await self._finish(context, started, clock, "failed", decision=decision, error=exc)
+            await self._finish(context, started, clock, "failed", decision=decision, approval=approval, error=exc)
             raise
         handle.evidence = await self._finish(
             context,
@@ -143,6 +134,7 @@ class Governor:
             clock,
             "success",
             decision=decision,
+            approval=approval,
             output_digest=digest(handle.output) if handle.output is not None else None,
         )
 
@@ -154,7 +146,7 @@ class Governor:
         outcome: str,
         *,
         decision: Decision | None = None,
-        decision_id: str | None = None,
+        approval: Approval | None = None,
         error: BaseException | None = None,
         output_digest: str | None = None,
     ) -> Evidence | None:
@@ -165,11 +157,29 @@ class Governor:
             started_at=started,
             ended_at=utcnow(),
             decision=decision,
-            references={"decision_id": decision_id} if decision_id and decision is None else None,
+            approval=approval,
             output_digest=output_digest,
             error=error,
             details={"duration_ms": round((time.monotonic() - clock) * 1000, 3)},
         )
+
+
+def _denied(request: GateRequest, decision: Decision) -> DeniedError:
+    return DeniedError(
+        f"{request.action} denied: {decision.reason or 'no reason given'}",
+        platform=decision.platform,
+        reason=decision.reason,
+        decision_id=decision.decision_id,
+        approval_id=decision.approval_id,
+    )
+
+
+def _required(request: GateRequest, decision: Decision) -> ApprovalRequiredError:
+    return ApprovalRequiredError(
+        f"{request.action} needs approval {decision.approval_id}; decide it, then run the step again",
+        platform=decision.platform,
+        approval_id=decision.approval_id,
+    )
 
 
 __all__ = ["GovernedStep", "Governor"]

@@ -67,6 +67,8 @@ async def test_denied_step_does_not_run_and_is_recorded() -> None:
         assert denied.value.reason == "not public"
         records = platform.ledger.records("python/gov_test")
         assert [(r.event, r.outcome) for r in records] == [("gate.decided", "deny"), ("step.finished", "denied")]
+        assert records[1].decision_id == records[0].decision_id == denied.value.decision_id
+        assert records[1].references["rule"] == "deny-publish"
 
 
 async def test_failing_body_is_recorded_and_reraised() -> None:
