@@ -14,27 +14,8 @@ import pytest
 from govflow.core.sync import LoopThread, SyncIterator, SyncProxy, syncify
 from govflow.core.transport import BearerAuth, RetryPolicy, Transport
 from govflow.testing.faults import FaultApp, server_error
-from govflow.testing.server import serve_asgi
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[FaultApp, str]]:
-    app = FaultApp()
-    with serve_asgi(app) as url:
-        yield app, url
-
-
-@pytest.fixture
-def faults(server: tuple[FaultApp, str]) -> FaultApp:
-    server[0].reset()
-    return server[0]
-
-
-@pytest.fixture
-def url(server: tuple[FaultApp, str]) -> str:
-    return server[1]
 
 
 @pytest.fixture(autouse=True)

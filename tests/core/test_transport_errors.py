@@ -6,7 +6,6 @@ import logging
 import pickle
 import socket
 import traceback
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -32,31 +31,12 @@ from govflow.core.transport import (
     Transport,
 )
 from govflow.testing.faults import FaultApp, malformed_json, respond, server_error
-from govflow.testing.server import serve_asgi
 
 pytestmark = pytest.mark.anyio
 
 FAST = RetryPolicy(max_attempts=2, base_delay=0.001, max_delay=0.005, retry_after_cap=1.0)
 TOKEN = "vk_live_TOPSECRET_7f3a9c"
 QUERY_SECRET = "sig-SECRET-in-query-42"
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[FaultApp, str]]:
-    app = FaultApp()
-    with serve_asgi(app) as url:
-        yield app, url
-
-
-@pytest.fixture
-def faults(server: tuple[FaultApp, str]) -> FaultApp:
-    server[0].reset()
-    return server[0]
-
-
-@pytest.fixture
-def url(server: tuple[FaultApp, str]) -> str:
-    return server[1]
 
 
 def everything_about(error: BaseException) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 
@@ -27,29 +26,10 @@ from govflow.testing.faults import (
     slow,
     truncate,
 )
-from govflow.testing.server import serve_asgi
 
 pytestmark = pytest.mark.anyio
 
 FAST = RetryPolicy(max_attempts=3, base_delay=0.001, max_delay=0.005, retry_after_cap=1.0)
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[tuple[FaultApp, str]]:
-    app = FaultApp()
-    with serve_asgi(app) as url:
-        yield app, url
-
-
-@pytest.fixture
-def faults(server: tuple[FaultApp, str]) -> FaultApp:
-    server[0].reset()
-    return server[0]
-
-
-@pytest.fixture
-def url(server: tuple[FaultApp, str]) -> str:
-    return server[1]
 
 
 def transport(url: str, **kwargs: object) -> Transport:
