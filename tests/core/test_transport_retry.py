@@ -217,10 +217,19 @@ async def test_post_without_idempotency_key_is_not_retried_after_a_drop(faults: 
     assert caught.value.code == "RemoteProtocolError"
 
 
-async def test_post_without_idempotency_key_is_not_retried_on_429(faults: FaultApp, url: str) -> None:
+async def test_post_without_idempotency_key_is_retried_on_429(faults: FaultApp, url: str) -> None:
+    # A 429 is a refusal: the server did not act on the request, so sending it again is safe.
     faults.inject("/invoke", rate_limited(retry_after=0))
     async with transport(url) as http:
-        with pytest.raises(RateLimitError):
+        body = await http.request_json("POST", "/invoke", json={"run": 1})
+    assert body["json"] == {"run": 1}
+    assert faults.count("/invoke") == 2
+
+
+async def test_post_without_idempotency_key_is_not_retried_on_503(faults: FaultApp, url: str) -> None:
+    faults.inject("/invoke", server_error(503))
+    async with transport(url) as http:
+        with pytest.raises(UnavailableError):
             await http.request("POST", "/invoke", json={"run": 1})
     assert faults.count("/invoke") == 1
 

@@ -369,7 +369,9 @@ class Transport:
         return _Outcome(response=response, error=self.map_error(response))
 
     def _should_retry(self, outcome: _Outcome, call: _Call) -> bool:
-        if not (call.replayable or outcome.not_sent):
+        # A 429 is a refusal the server did not act on: safe to resend whatever the method.
+        refused = isinstance(outcome.error, RateLimitError) and outcome.error.status == 429
+        if not (call.replayable or outcome.not_sent or refused):
             return False
         if outcome.exc is not None:
             return isinstance(outcome.exc, RETRYABLE_NETWORK_ERRORS)

@@ -5,7 +5,8 @@ Rules, in order:
 1. A request that never left the client may be retried whatever its method: connect errors,
    connect and pool timeouts, and failures of the auth flow's own token exchange (the API request
    had not been sent yet). The server cannot have seen it, so a retry cannot duplicate a side effect.
-2. Anything else that may have reached the server (read timeouts, dropped connections, 429, 5xx)
+   The same holds for a 429: the server refused the request without acting on it.
+2. Anything else that may have reached the server (read timeouts, dropped connections, 5xx)
    is retried only for idempotent methods (GET, HEAD, PUT, DELETE, OPTIONS, TRACE) or for a request
    that carries an idempotency key (the same key is re-sent on every attempt). A POST or PATCH
    without a key is sent exactly once: a 502 after the server accepted it must not create a
