@@ -18,7 +18,7 @@ import logging
 import os
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any, TextIO
@@ -33,6 +33,7 @@ from ..canonical import canonical_str, sha256_hex
 from ..errors import LedgerError, NotFoundError
 from ..models import Evidence, RunContext, isoformat, utcnow
 from .export import export_header, export_line, write_lines
+from .outbox import enqueue
 from .schema import heads_table, records_table
 from .verify import ChainVerifier, Entry, Head, VerifyReport
 
@@ -121,8 +122,12 @@ class EvidenceLedger:
         output_digest: str | None = None,
         error: str | None = None,
         details: dict[str, Any] | None = None,
+        forward_to: Sequence[str] = (),
     ) -> Evidence:
         """Seal a record at the end of its stream (default ``context.stream``) and return it.
+
+        ``forward_to`` names remote sinks (platforms) the record must also reach: it is queued in
+        the evidence outbox in the same transaction, so it cannot be recorded and then forgotten.
 
         Raises :class:`LedgerError` when the database cannot be written; invalid fields raise
         pydantic's ``ValidationError`` and values with no canonical JSON form (NaN, huge ints)
@@ -146,7 +151,7 @@ class EvidenceLedger:
         last: BaseException | None = None
         for attempt in range(1, MAX_APPEND_ATTEMPTS + 1):
             try:
-                return self._append_once(name, fields)
+                return self._append_once(name, fields, tuple(forward_to))
             except (_HeadMoved, SQLAlchemyError) as exc:
                 if not _retryable(exc):
                     raise LedgerError(
@@ -181,6 +186,7 @@ class EvidenceLedger:
         output_digest: str | None = None,
         error: str | None = None,
         details: dict[str, Any] | None = None,
+        forward_to: Sequence[str] = (),
     ) -> Evidence:
         """:meth:`append` in a worker thread, so the event loop never waits on a disk flush."""
         call = functools.partial(
@@ -198,10 +204,11 @@ class EvidenceLedger:
             output_digest=output_digest,
             error=error,
             details=details,
+            forward_to=forward_to,
         )
         return await asyncio.to_thread(call)
 
-    def _append_once(self, name: str, fields: dict[str, Any]) -> Evidence:
+    def _append_once(self, name: str, fields: dict[str, Any], forward_to: tuple[str, ...]) -> Evidence:
         engine = self._current_engine()
         record: Evidence | None = None
         committing = False
@@ -230,6 +237,8 @@ class EvidenceLedger:
                 )
                 if moved.rowcount != 1:
                     raise _HeadMoved(f"the head of {name!r} moved during the append")
+                if forward_to:
+                    enqueue(conn, record, forward_to)
                 committing = True
         except DBAPIError:
             # A commit that failed on the wire may still have happened; the digest is unique to

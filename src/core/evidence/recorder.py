@@ -13,12 +13,15 @@ import asyncio
 import functools
 import logging
 import threading
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from ..models import Approval, Decision, Evidence, RunContext
+from ..platforms.base import Capability, Platform
 from ..redaction import Redactor, default_redactor
 from .ledger import EvidenceLedger
+from .outbox import DeliveryReport, EvidenceOutbox, sender_for
 
 logger = logging.getLogger("govflow.evidence")
 
@@ -46,6 +49,10 @@ class EvidenceRecorder:
 
     ``ledger`` defaults to the ledger at ``GOVFLOW_LEDGER_URL`` (or govflow's data directory),
     opened on first use, so creating a recorder never touches a database.
+
+    ``forward_to`` lists remote evidence sinks (platforms with the evidence capability, such as
+    Lattix): each record is chained locally and queued for them in the same transaction, then
+    :meth:`flush` (called by :meth:`arecord`) delivers the queue through the durable outbox.
     """
 
     def __init__(
@@ -54,11 +61,15 @@ class EvidenceRecorder:
         *,
         strict: bool = False,
         redactor: Redactor | None = None,
+        forward_to: Sequence[Platform] = (),
     ) -> None:
+        for platform in forward_to:
+            platform.require(Capability.EVIDENCE)  # fail now, not at the end of a run
         self._ledger = ledger
         self._ledger_lock = threading.Lock()
         self.strict = strict
         self.redactor = redactor or default_redactor
+        self.forward_to = tuple(forward_to)
 
     @property
     def ledger(self) -> EvidenceLedger:
@@ -117,6 +128,7 @@ class EvidenceRecorder:
                 output_digest=output_digest,
                 error=error_summary(error, self.redactor) if error is not None else None,
                 details=self.redactor.redact_value(merged),
+                forward_to=[platform.name for platform in self.forward_to],
             )
         except Exception as exc:
             if self.strict:
@@ -159,12 +171,35 @@ class EvidenceRecorder:
             details=details,
         )
         try:
-            return await asyncio.to_thread(call)
+            record = await asyncio.to_thread(call)
         except Exception as exc:  # e.g. the loop's executor already shut down
             if self.strict:
                 raise
             _warn(context, event, exc, self.redactor)
             return None
+        if record is not None and self.forward_to:
+            await self.flush()
+        return record
+
+    @property
+    def outbox(self) -> EvidenceOutbox:
+        return EvidenceOutbox(self.ledger.url)
+
+    async def flush(self) -> list[DeliveryReport]:
+        """Deliver what the outbox holds for every ``forward_to`` platform; never raises.
+
+        A platform that is down keeps its records queued for the next flush; nothing is sent twice.
+        """
+        reports = []
+        outbox = self.outbox
+        for platform in self.forward_to:
+            try:
+                reports.append(await outbox.deliver(platform.name, sender_for(platform)))
+            except Exception as exc:  # the outbox's own database failing must not fail the step
+                if self.strict:
+                    raise
+                logger.warning("evidence outbox for %s not flushed: %s", platform.name, error_summary(exc, self.redactor))
+        return reports
 
 
 def _warn(context: Any, event: str, exc: Exception, redactor: Redactor) -> None:

@@ -49,6 +49,30 @@ heads_table = Table(
     Column("digest", String(80), nullable=True),
 )
 
-LEDGER_TABLES = (records_table, heads_table)
+outbox_table = Table(
+    "evidence_outbox",
+    metadata,
+    Column("id", _Id, primary_key=True, autoincrement=True),
+    Column("sink", Text, nullable=False),  # the platform the record goes to, e.g. "lattix"
+    Column("digest", String(80), nullable=False),
+    Column("stream", Text, nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    # pending -> delivered, or failed when the platform rejected the record as invalid.
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", String(32), nullable=False),
+    # A delivering worker's lease: another worker leaves the row alone until it runs out.
+    Column("claim_token", String(40), nullable=True),
+    Column("claimed_until", String(32), nullable=True),
+    Column("last_error", Text, nullable=True),
+    Column("reference", Text, nullable=True),
+    Column("created_at", String(32), nullable=False),
+    Column("delivered_at", String(32), nullable=True),
+    # One delivery per record and platform, however often it is enqueued.
+    UniqueConstraint("sink", "digest", name="uq_evidence_outbox_sink_digest"),
+    Index("ix_evidence_outbox_due", "sink", "status", "next_attempt_at"),
+)
 
-__all__ = ["LEDGER_TABLES", "heads_table", "records_table"]
+LEDGER_TABLES = (records_table, heads_table, outbox_table)
+
+__all__ = ["LEDGER_TABLES", "heads_table", "outbox_table", "records_table"]

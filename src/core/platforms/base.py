@@ -57,8 +57,12 @@ class Platform:
         """The current state of an approval."""
         raise self._unsupported(Capability.APPROVALS)
 
-    async def record_evidence(self, record: Evidence) -> str:
-        """Deliver a sealed evidence record; returns the platform's reference for it."""
+    async def record_evidence(self, record: Evidence, *, idempotency_key: str | None = None) -> str:
+        """Deliver a sealed evidence record; returns the platform's reference for it.
+
+        The evidence outbox passes the same ``idempotency_key`` on every attempt for one record, so
+        a platform that honours it never stores a record twice.
+        """
         raise self._unsupported(Capability.EVIDENCE)
 
     async def validate(

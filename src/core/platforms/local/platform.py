@@ -183,7 +183,7 @@ class LocalPlatform(Platform):
 
     # evidence
 
-    async def record_evidence(self, record: Evidence) -> str:
+    async def record_evidence(self, record: Evidence, *, idempotency_key: str | None = None) -> str:
         """The ledger is this platform's evidence store: confirm the record is in it.
 
         Returns ``"stream#seq"``; NotFoundError if the ledger has no such record (or a different
