@@ -209,3 +209,14 @@ def test_console_script_runs(tmp_path: Path) -> None:
     assert "OK: 0 records" in result.stdout
     result = subprocess.run([script, "--help"], capture_output=True, text=True, env=env, timeout=60)
     assert "exit codes" in result.stdout
+
+
+def test_evidence_outbox_lists_and_retries(capsys: pytest.CaptureFixture[str]) -> None:
+    ledger = EvidenceLedger()
+    ledger.append(context=context(), event="step.finished", outcome="success", forward_to=["lattix"])
+    code, out, _ = run_cli(capsys, "evidence", "outbox")
+    assert code == 0 and "lattix" in out and "pending" in out and "python/cli_test#1" in out
+    code, out, _ = run_cli(capsys, "evidence", "outbox", "--json", "--status", "delivered")
+    assert code == 0 and json.loads(out) == []
+    code, out, _ = run_cli(capsys, "evidence", "outbox", "--retry-now")
+    assert code == 0 and out.startswith("1 pending record due now")

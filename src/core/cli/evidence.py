@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigurationError
-from ..evidence import EvidenceLedger, VerifyReport, verify_export
+from ..evidence import EvidenceLedger, EvidenceOutbox, VerifyReport, verify_export
 from ._output import fields, print_json, short_time, table
 
 
@@ -38,6 +38,15 @@ def register(groups: Any) -> None:
     verify.add_argument("--file", type=Path, help="verify an exported JSONL file instead of the database")
     verify.add_argument("--json", action="store_true", help="machine-readable output")
     verify.set_defaults(handler=_verify)
+
+    outbox = commands.add_parser(
+        "outbox", help="records queued for remote platforms: pending, delivered, failed"
+    )
+    outbox.add_argument("--sink", help="only this platform (e.g. lattix)")
+    outbox.add_argument("--status", choices=["pending", "delivered", "failed"], help="only this status")
+    outbox.add_argument("--retry-now", action="store_true", help="make every pending record due now")
+    outbox.add_argument("--json", action="store_true", help="machine-readable output")
+    outbox.set_defaults(handler=_outbox)
 
     export = commands.add_parser("export", help="write records as JSONL that verifies offline")
     export.add_argument("--stream", help="only this stream (default: all)")
@@ -133,6 +142,29 @@ def _print_report(report: VerifyReport, *, source: str) -> None:
     print(f"BROKEN: the evidence chain does not verify ({source}).", file=sys.stderr)
     for problem in report.problems:
         print(f"  {problem.message}", file=sys.stderr)
+
+
+def _outbox(args: argparse.Namespace) -> int:
+    outbox = EvidenceOutbox(args.database_url)
+    if args.retry_now:
+        count = outbox.retry_now(args.sink)
+        print(f"{count} pending record{'s' if count != 1 else ''} due now; they go with the next delivery.")
+        return 0
+    entries = outbox.entries(args.sink, status=args.status)
+    if args.json:
+        print_json([entry.__dict__ for entry in entries])
+        return 0
+    if not entries:
+        print("The evidence outbox is empty.")
+        return 0
+    table(
+        ["sink", "record", "status", "attempts", "next attempt", "reference", "last error"],
+        [
+            [e.sink, f"{e.stream}#{e.seq}", e.status, e.attempts, short_time(e.next_attempt_at) if e.status == "pending" else None, e.reference, (e.last_error or "")[:60]]
+            for e in entries
+        ],
+    )
+    return 0
 
 
 def _export(args: argparse.Namespace) -> int:
