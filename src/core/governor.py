@@ -93,7 +93,10 @@ class Governor:
                 max_poll=self.max_poll,
             )
             # Ask again: the approval is bound to this run and step, so the platform now allows it.
-            decision = await self.platform.gate(context, request)
+            # Platforms whose approval releases a held call (Velerian) need to be told which one.
+            decision = await self.platform.gate(
+                context, request.model_copy(update={"approval_id": decision.approval_id})
+            )
             if decision.pending:
                 raise _required(request, decision)
         return decision, approval

@@ -62,6 +62,11 @@ class GateRequest(_Model):
     labels: dict[str, str] = Field(default_factory=dict)
     payload: Any = None
     payload_digest: str | None = None
+    approval_id: str | None = Field(
+        default=None,
+        description="an approval already granted for this request (the Governor's re-call after a "
+        "wait, an Airflow task resuming from deferral); not part of request_digest",
+    )
 
     def request_digest(self) -> str:
         """A digest that identifies this request; the payload itself never enters evidence."""
