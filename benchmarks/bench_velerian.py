@@ -13,8 +13,8 @@ Subjects:
   before timing), as each worker of a threaded app would hold its own.
 - ``govflow``: ``govflow.core.platforms.velerian.VelerianClient`` (async), one client shared by
   50 tasks under a semaphore, with its default settings (so each invoke also carries an
-  ``Idempotency-Key``, and its pool keeps 20 idle connections). Skipped with a note if the
-  client cannot be imported.
+  ``Idempotency-Key``, and it has at most 10 requests in flight, the transport's default).
+  Skipped with a note if the client cannot be imported.
 - ``raw httpx.AsyncClient``: the bare POST plus ``.json()`` (no error mapping, models or
   retries), a pool keeping all 50 connections: the best any httpx-async client can do, so the
   gap between it and ``govflow`` is govflow's own overhead.
