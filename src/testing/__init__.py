@@ -1,4 +1,8 @@
-"""Test helpers shipped with govflow: real HTTP servers on loopback for platform emulators.
+"""Test helpers shipped with govflow: platform emulators on real loopback HTTP, and fixtures.
+
+``VelerianEmulator`` and ``LattixEmulator`` serve their platform's wire contract on 127.0.0.1
+(``with emulator.serve() as base_url:``, or ``python -m govflow.testing.velerian``); the pytest
+fixtures ``velerian_emulator`` and ``lattix_emulator`` (:mod:`.pytest_plugin`) load by themselves.
 
 Needs the ``testing`` extra (starlette, uvicorn); the submodules are imported on first use so
 ``import govflow.testing`` stays cheap.
@@ -11,12 +15,16 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .faults import FaultApp
+    from .lattix import LattixEmulator
     from .server import BackgroundServer, serve_asgi
+    from .velerian import VelerianEmulator
 
 _EXPORTS = {
     "BackgroundServer": ".server",
     "serve_asgi": ".server",
     "FaultApp": ".faults",
+    "LattixEmulator": ".lattix",
+    "VelerianEmulator": ".velerian",
 }
 
 
@@ -27,4 +35,4 @@ def __getattr__(name: str) -> Any:
     return getattr(importlib.import_module(module, __name__), name)
 
 
-__all__ = ["BackgroundServer", "FaultApp", "serve_asgi"]
+__all__ = ["BackgroundServer", "FaultApp", "LattixEmulator", "VelerianEmulator", "serve_asgi"]

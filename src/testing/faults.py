@@ -264,10 +264,10 @@ class FaultApp:
 
         if fault is not None:
             if fault.kind == "delay":
-                if await _client_left(receive, fault.seconds):
+                if await client_left(receive, fault.seconds):
                     return
             elif fault.kind in ("drop", "truncate"):
-                await _drop(send, receive, truncated=fault.kind == "truncate")
+                await drop_connection(send, receive, truncated=fault.kind == "truncate")
                 return
             elif fault.kind == "malformed":
                 response: Response = Response(
@@ -425,7 +425,7 @@ async def _wait_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _client_left(receive: Receive, seconds: float) -> bool:
+async def client_left(receive: Receive, seconds: float) -> bool:
     """Sleep ``seconds`` unless the client disconnects first (then return True)."""
     try:
         await asyncio.wait_for(_wait_disconnect(receive), seconds)
@@ -434,7 +434,7 @@ async def _client_left(receive: Receive, seconds: float) -> bool:
     return True
 
 
-async def _drop(send: Send, receive: Receive, *, truncated: bool) -> None:
+async def drop_connection(send: Send, receive: Receive, *, truncated: bool) -> None:
     """Close the connection under the request, optionally after a partial response.
 
     uvicorn's ``send`` is a bound method of its request cycle, which holds the asyncio transport;
@@ -467,7 +467,9 @@ __all__ = [
     "Fault",
     "FaultApp",
     "RecordedRequest",
+    "client_left",
     "drop",
+    "drop_connection",
     "expired_token",
     "faults_from",
     "http_date",

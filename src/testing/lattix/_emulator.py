@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..faults import Fault, RecordedRequest, _client_left, _drop, faults_from
+from ..faults import Fault, RecordedRequest, client_left, drop_connection, faults_from
 from ..server import BackgroundServer, Message, Receive, Scope, Send
 from . import _responses as responses
 from ._misbehaviour import (
@@ -932,7 +932,7 @@ async def _apply_fault(
     ``captured`` is the normal answer when the request was processed first (AfterProcessing).
     """
     if fault.kind == "delay":
-        if await _client_left(receive, fault.seconds):
+        if await client_left(receive, fault.seconds):
             return True
         if captured is None:
             return False
@@ -940,7 +940,7 @@ async def _apply_fault(
             await send(message)
         return True
     if fault.kind in ("drop", "truncate"):
-        await _drop(send, receive, truncated=fault.kind == "truncate")
+        await drop_connection(send, receive, truncated=fault.kind == "truncate")
         return True
     response: Response
     if fault.kind == "malformed":

@@ -20,7 +20,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse, Response
 
-from ..faults import Fault, _client_left, _drop, faults_from
+from ..faults import Fault, client_left, drop_connection, faults_from
 from ..server import Receive, Scope, Send
 
 
@@ -95,10 +95,10 @@ async def send_fault(
         )
         await raw(scope, receive, send)
     elif fault.kind == "delay":
-        if not await _client_left(receive, fault.seconds):
+        if not await client_left(receive, fault.seconds):
             await proceed()
     elif fault.kind in ("drop", "truncate"):
-        await _drop(send, receive, truncated=fault.kind == "truncate")
+        await drop_connection(send, receive, truncated=fault.kind == "truncate")
     elif fault.kind == "malformed":
         # the same broken body as faults.FaultApp, so client tests read alike for every platform
         bad = Response(b'{"items": [1, 2,', status_code=fault.status, media_type="application/json")
