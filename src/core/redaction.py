@@ -129,6 +129,8 @@ class Redactor:
         self._parent = parent
         self._max = max_secrets
         self.add(*secrets)
+        # The constructor's secrets (API keys, client secrets) outlive any number of rotations.
+        self._pinned = frozenset(self._secrets)
 
     def add(self, *secrets: str | SecretStr | None) -> None:
         """Register secret values (None, blank and very short values are ignored)."""
@@ -142,8 +144,9 @@ class Redactor:
                     self._secrets[variant] = None
                     self._secrets.move_to_end(variant)
             if self._max is not None:
-                while len(self._secrets) > self._max:
-                    self._secrets.popitem(last=False)
+                evictable = [v for v in self._secrets if v not in getattr(self, "_pinned", ())]
+                for value in evictable[: max(0, len(self._secrets) - self._max)]:
+                    del self._secrets[value]
             # Longest first, so a secret that contains another is masked whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(v) for v in ordered))

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
+    from .contractgate import ContractGateEmulator
+    from .latchgate import LatchGateEmulator
     from .lattix import LattixEmulator
     from .velerian import VelerianEmulator
 
@@ -52,3 +54,37 @@ def lattix_emulator(_govflow_lattix_server: LattixEmulator) -> LattixEmulator:
     """A Lattix emulator serving on 127.0.0.1 (``.base_url``, ``.bearer_token``, ``.tenant_id``)."""
     _govflow_lattix_server.reset()
     return _govflow_lattix_server
+
+
+@pytest.fixture(scope="session")
+def _govflow_latchgate_server() -> Iterator[LatchGateEmulator]:
+    from .latchgate import LatchGateEmulator
+
+    emulator = LatchGateEmulator()
+    with emulator.serve():
+        yield emulator
+
+
+@pytest.fixture
+def latchgate_emulator(_govflow_latchgate_server: LatchGateEmulator) -> LatchGateEmulator:
+    """A LatchGate emulator serving on 127.0.0.1 (``.base_url``, ``.public_base_url``, ``.actions``)."""
+    _govflow_latchgate_server.reset()
+    return _govflow_latchgate_server
+
+
+@pytest.fixture(scope="session")
+def _govflow_contractgate_server() -> Iterator[ContractGateEmulator]:
+    from .contractgate import ContractGateEmulator
+
+    emulator = ContractGateEmulator()
+    with emulator.serve():
+        yield emulator
+
+
+@pytest.fixture
+def contractgate_emulator(
+    _govflow_contractgate_server: ContractGateEmulator,
+) -> ContractGateEmulator:
+    """A ContractGate emulator serving on 127.0.0.1 (``.base_url``, ``.api_key``, ``.contracts``)."""
+    _govflow_contractgate_server.reset()
+    return _govflow_contractgate_server

@@ -120,3 +120,15 @@ def test_install_log_redaction_is_idempotent() -> None:
     install_log_redaction("govflow.test.once")
     filters = [f for f in logging.getLogger("govflow.test.once").filters if isinstance(f, RedactingFilter)]
     assert len(filters) == 1
+
+
+def test_bounded_redactor_forgets_rotated_tokens_but_never_its_own_secrets() -> None:
+    from govflow.core.redaction import Redactor
+
+    redactor = Redactor(["static-api-key-123456"], max_secrets=8)
+    for n in range(50):
+        redactor.add(f"rotated-token-{n:04d}-abcdef")
+    assert len(redactor) <= 8 + 4  # the pinned key and its variants stay on top of the cap
+    assert "static-api-key-123456" not in redactor.redact("key=static-api-key-123456")
+    assert "rotated-token-0049-abcdef" not in redactor.redact("rotated-token-0049-abcdef")
+    assert "rotated-token-0000-abcdef" in redactor.redact("rotated-token-0000-abcdef")

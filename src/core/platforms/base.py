@@ -66,8 +66,14 @@ class Platform:
         raise self._unsupported(Capability.EVIDENCE)
 
     async def validate(
-        self, contract_id: str, records: Iterable[dict[str, Any]], *, version: str | None = None
+        self,
+        contract_id: str,
+        records: Iterable[dict[str, Any]],
+        *,
+        version: str | None = None,
+        context: RunContext | None = None,
     ) -> ValidationReport:
+        """Validate records against a data contract; ``context`` names the run for evidence."""
         raise self._unsupported(Capability.VALIDATE)
 
     async def aclose(self) -> None:

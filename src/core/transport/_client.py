@@ -91,7 +91,8 @@ class Transport:
         self.platform = platform
         self.retry_policy = retry or RetryPolicy()
         self.error_mapper = error_mapper
-        self.redactor = Redactor(secrets, parent=default_redactor)
+        # Bounded: auth flows register every refreshed token and lease, for as long as the client lives.
+        self.redactor = Redactor(secrets, parent=default_redactor, max_secrets=256)
         self._auth = auth
         if isinstance(auth, AuthStrategy):
             auth.bind_redactor(self.redactor)

@@ -9,6 +9,9 @@ No configuration is needed: without a policy (argument or ``GOVFLOW_POLICY``) ev
 allowed and still recorded; the database is ``GOVFLOW_LEDGER_URL`` or a SQLite file in the user's
 data directory. Approvals and evidence share that database, so the ``govflow`` CLI run on the same
 machine (or against the same PostgreSQL) sees and decides what the pipelines asked for.
+
+With contract files (``contracts=`` or ``GOVFLOW_CONTRACTS``) it also validates records, with
+the ContractGate validator, and records each validation in the ledger.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
+from collections.abc import Iterable, Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ... import db
-from ...errors import NotFoundError
+from ...canonical import digest
+from ...errors import CanonicalizationError, CapabilityNotSupportedError, NotFoundError
 from ...evidence import EvidenceLedger
 from ...models import (
     Approval,
@@ -31,11 +36,15 @@ from ...models import (
     Evidence,
     GateRequest,
     RunContext,
+    ValidationReport,
     utcnow,
 )
 from ..base import Capability, Platform
 from .approvals import ApprovalStore
 from .policy import Policy, PolicyDecision, PolicyResult
+
+if TYPE_CHECKING:
+    from ..contractgate import LocalContract, LocalContracts
 
 _NAME = "local"
 
@@ -45,7 +54,13 @@ def new_decision_id() -> str:
 
 
 class LocalPlatform(Platform):
-    """Policy gate, approvals and evidence ledger in one local (or shared SQL) database."""
+    """Policy gate, approvals and evidence ledger in one local (or shared SQL) database.
+
+    ``contracts`` (else ``GOVFLOW_CONTRACTS``): contract YAML files, a directory of them, or a
+    :class:`LocalContracts`; with them the platform also offers ``validate`` (see
+    :meth:`validate`), and without them it does not offer it at all, so an adapter that needs
+    validation fails when it is configured.
+    """
 
     name = _NAME
     capabilities = frozenset({Capability.GATE, Capability.APPROVALS, Capability.EVIDENCE})
@@ -55,6 +70,7 @@ class LocalPlatform(Platform):
         policy: str | Path | Policy | None = None,
         *,
         database_url: str | None = None,
+        contracts: str | Path | Sequence[str | Path] | LocalContracts | None = None,
     ) -> None:
         if policy is None and (from_env := os.environ.get("GOVFLOW_POLICY")):
             policy = from_env
@@ -67,6 +83,12 @@ class LocalPlatform(Platform):
         self.database_url = database_url or db.default_database_url()
         self.approvals = ApprovalStore(self.database_url)
         self.ledger = EvidenceLedger(self.database_url)
+        self.contracts: LocalContracts | None = None
+        if contracts is not None or os.environ.get("GOVFLOW_CONTRACTS", "").strip():
+            from ..contractgate import LocalContracts  # loads the validator only when asked
+
+            self.contracts = LocalContracts.coerce(contracts, platform=_NAME)  # compiled here, before any run
+            self.capabilities = type(self).capabilities | {Capability.VALIDATE}
 
     def __repr__(self) -> str:
         return f"LocalPlatform(policy={self.policy!r}, database_url={db.display_url(self.database_url)!r})"
@@ -180,6 +202,76 @@ class LocalPlatform(Platform):
         return await asyncio.to_thread(
             self.decide, approval_id, approve=approve, by=by, comment=comment
         )
+
+    def require(self, *capabilities: Capability | str) -> None:
+        try:
+            super().require(*capabilities)
+        except CapabilityNotSupportedError as exc:
+            if Capability.VALIDATE in {Capability(c) for c in capabilities} and self.contracts is None:
+                raise CapabilityNotSupportedError(
+                    f"{exc.message} The local platform validates once it has contract files: pass "
+                    "contracts='contracts/' or set GOVFLOW_CONTRACTS.",
+                    platform=_NAME,
+                ) from None
+            raise
+
+    # validation
+
+    async def validate(
+        self,
+        contract_id: str,
+        records: Iterable[dict[str, Any]],
+        *,
+        version: str | None = None,
+        context: RunContext | None = None,
+    ) -> ValidationReport:
+        """Validate ``records`` against a local contract and record ``contract.validated``.
+
+        ``contract_id`` is the contract's ``name`` (or a file stem; ``name@version`` pins);
+        ``version=None`` is its highest version. The evidence record (in ``context``'s stream,
+        else ``python/contracts``) carries the contract, its version and file digest, the
+        counts and the records' digest, never the records.
+        """
+        if self.contracts is None:
+            raise self._unsupported(Capability.VALIDATE)
+        contracts = self.contracts
+        events = list(records)
+
+        def check() -> tuple[ValidationReport, LocalContract, str | None]:
+            # Off the event loop: validating and hashing a large batch is CPU work.
+            report, contract = contracts.validate(contract_id, events, version=version)
+            try:
+                return report, contract, digest(events)
+            except CanonicalizationError:  # NaN, datetimes...: validated, just not digested
+                return report, contract, None
+
+        report, contract, input_digest = await asyncio.to_thread(check)
+        kinds: dict[str, int] = {}
+        for violation in report.violations:
+            kinds[violation.kind] = kinds.get(violation.kind, 0) + 1
+        if context is None:
+            context = RunContext(
+                orchestrator="python", pipeline="contracts", run_id=secrets.token_hex(8), step=contract.name
+            )
+        await self.ledger.aappend(
+            context=context,
+            event="contract.validated",
+            outcome="passed" if report.passed else "failed",
+            references={"platform": _NAME, "contract": contract.name, "contract_version": contract.version},
+            input_digest=input_digest,
+            details={
+                "contract": contract.name,
+                "contract_version": contract.version,
+                "contract_digest": contract.digest,
+                "contract_file": str(contract.path),
+                "total": report.total,
+                "failed": report.failed,
+                "passed": report.total - report.failed,
+                "violations": len(report.violations),
+                "violation_kinds": kinds,
+            },
+        )
+        return report
 
     # evidence
 
