@@ -15,10 +15,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field
 
 from ...errors import TransportError
 from ...models import RecordResult, Violation
+from .._response import ResponseModel
 
 PLATFORM = "contractgate"
 
@@ -54,55 +55,13 @@ KNOWN_VIOLATION_KINDS = frozenset(kind.value for kind in ViolationKind)
 DEPRECATED_VERSION_KIND = "deprecated_contract_version"
 
 
-class ContractGateModel(BaseModel):
+class ContractGateModel(ResponseModel):
     """Base of the response models: unknown fields kept, explicit nulls mean the default."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    raw: Any = Field(default=None, exclude=True, repr=False, description="the body, verbatim")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {
-            key: value
-            for key, value in data.items()
-            if not (
-                value is None
-                and key in fields
-                and not fields[key].is_required()
-                and (fields[key].default is not None or fields[key].default_factory is not None)
-            )
-        }
-
-    @classmethod
-    def from_body(cls: type[_M], body: Any, *, where: str = "") -> _M:
-        """Validate a decoded JSON object; anything else is a TransportError naming the route."""
-        if not isinstance(body, dict):
-            raise TransportError(
-                f"{where}: expected a JSON object for {cls.__name__}, got {type(body).__name__}",
-                platform=PLATFORM,
-                code="unexpected_response",
-            )
-        try:
-            model = cls.model_validate(body)
-        except ValidationError as exc:
-            # include_input=False: bodies echo events, which are not ours to log.
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
-            raise TransportError(
-                f"{where}: ContractGate's answer is not a valid {cls.__name__} ({problems})",
-                platform=PLATFORM,
-                code="unexpected_response",
-                detail=problems,
-            ) from None
-        model.raw = body
-        return model
+    platform = PLATFORM
+    platform_name = "ContractGate"
 
     @classmethod
     def list_from_body(cls: type[_M], body: Any, *, where: str = "") -> list[_M]:

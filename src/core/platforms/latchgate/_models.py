@@ -10,67 +10,31 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timezone
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from ...models import ApprovalStatus
+from .._response import ResponseModel
 from ._errors import PLATFORM, LatchGateTransportError
-
-_M = TypeVar("_M", bound="LatchGateModel")
 
 # A receipt counts as fully successful for these verification outcomes (the gate's own rule).
 SUCCESSFUL_VERIFICATIONS = frozenset({"verified", "unverifiable_declared"})
 
 
-class LatchGateModel(BaseModel):
+class LatchGateModel(ResponseModel):
     """Base of the response models: unknown fields kept, the body kept in ``raw``."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
+    model_config = ConfigDict(frozen=True)
 
-    raw: Any = Field(default=None, exclude=True, repr=False, description="the body, verbatim")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        # An explicit null where the SDK has a non-null default ({} or "") gets that default.
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {
-            key: value
-            for key, value in data.items()
-            if not (
-                value is None
-                and key in fields
-                and not fields[key].is_required()
-                and (fields[key].default is not None or fields[key].default_factory is not None)
-            )
-        }
+    platform = PLATFORM
+    platform_name = "LatchGate"
+    transport_error = LatchGateTransportError
 
     @classmethod
-    def from_body(cls: type[_M], body: Any, *, where: str, **extra: Any) -> _M:
-        """Validate a decoded JSON body; anything but an object with the required fields is a transport error."""
-        if not isinstance(body, dict):
-            raise LatchGateTransportError(
-                f"{where}: expected a JSON object, got {type(body).__name__}",
-                platform=PLATFORM,
-                code="unexpected_response",
-            )
-        try:
-            return cls.model_validate({**body, **extra, "raw": body})
-        except ValidationError as exc:
-            # include_input=False: a body may echo an action's output, which is not ours to log.
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
-            raise LatchGateTransportError(
-                f"{where}: the gate's answer is not a valid {cls.__name__} ({problems})",
-                platform=PLATFORM,
-                code="unexpected_response",
-                detail=problems,
-            ) from None
+    def _fields_from_body(cls, body: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        # A model may be given fields the body lacks (an ActionResult's own request_hash).
+        return {**body, **extra}
 
 
 class ActionResult(LatchGateModel):

@@ -11,67 +11,22 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from typing import Any, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
-from ...errors import TransportError
 from ...models import ApprovalStatus
+from .._response import ResponseModel
 from ._errors import PLATFORM
 
-_M = TypeVar("_M", bound="VelerianModel")
 _T = TypeVar("_T")
 
 
-class VelerianModel(BaseModel):
+class VelerianModel(ResponseModel):
     """Base of the response models: unknown fields kept, numbers accepted where ids are strings."""
 
-    model_config = ConfigDict(extra="allow", coerce_numbers_to_str=True, populate_by_name=True)
+    model_config = ConfigDict(coerce_numbers_to_str=True)
 
-    raw: Any = Field(default=None, exclude=True, repr=False, description="the body, verbatim")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _null_means_default(cls, data: Any) -> Any:
-        # An explicit null where the SDK has a non-null default (a list, 0, "presigned") gets
-        # that default instead of failing validation.
-        if not isinstance(data, dict):
-            return data
-        fields = cls.model_fields
-        return {
-            key: value
-            for key, value in data.items()
-            if not (
-                value is None
-                and key in fields
-                and not fields[key].is_required()
-                and (fields[key].default is not None or fields[key].default_factory is not None)
-            )
-        }
-
-    @classmethod
-    def from_body(cls: type[_M], body: Any, *, where: str = "") -> _M:
-        """Validate a decoded JSON body; a body without the required fields is a TransportError."""
-        if not isinstance(body, dict):
-            raise TransportError(
-                f"{where}: expected a JSON object for {cls.__name__}, got {type(body).__name__}",
-                platform=PLATFORM,
-                code="unexpected_response",
-            )
-        try:
-            model = cls.model_validate(body)
-        except ValidationError as exc:
-            # include_input=False: the body may echo a payload, which is not ours to log.
-            problems = "; ".join(
-                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
-                for e in exc.errors(include_input=False, include_url=False)
-            )
-            raise TransportError(
-                f"{where}: Velerian's answer is not a valid {cls.__name__} ({problems})",
-                platform=PLATFORM,
-                code="unexpected_response",
-                detail=problems,
-            ) from None
-        model.raw = body
-        return model
+    platform = PLATFORM
+    platform_name = "Velerian"
 
 
 class InvokeResult(VelerianModel):
