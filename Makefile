@@ -1,7 +1,8 @@
 # govflow developer entry points. On a fresh machine they need only Python 3.10+ and make:
 # the first run bootstraps uv and nox into .tools/ and builds every environment with uv.
 #
-#   make demo    the governed-pipeline demo (scripts/demo.sh) in the dev venv (.venv)
+#   make demo    the governed-pipeline demo (scripts/demo.sh) in the dev venv (.venv), then the
+#                Airflow demo (nox -s demo_airflow: scripts/demo_airflow.sh)
 #   make test    lint + mypy + core tests + the Airflow, Prefect and Dagster sessions
 #   make lint    ruff check + mypy on src/core
 #   make bench   benchmarks/run.py (BENCH_ARGS=--quick for a short run)
@@ -33,7 +34,7 @@ endif
 .PHONY: help demo test lint bench clean distclean tools dev session-%
 
 help:
-	@echo "make demo      run the governed-pipeline demo (scripts/demo.sh)"
+	@echo "make demo      run the governed-pipeline demo (scripts/demo.sh), then the Airflow one (demo_airflow)"
 	@echo "make test      lint, mypy, core tests, then the airflow, prefect and dagster sessions"
 	@echo "make lint      ruff check + mypy on src/core"
 	@echo "make bench     run the benchmarks (BENCH_ARGS=--quick for a short run)"
@@ -74,6 +75,8 @@ dev: $(VENV)/.installed
 demo: $(VENV)/.installed
 	@if [ ! -f scripts/demo.sh ]; then echo "error: scripts/demo.sh does not exist yet" >&2; exit 1; fi
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" bash scripts/demo.sh
+	@echo; echo "==> the same story in Airflow: nox -s demo_airflow (scripts/demo_airflow.sh)"
+	@$(NOX) --sessions demo_airflow $(NOX_ARGS)
 
 test: $(TOOLS)/.bootstrapped
 	@$(NOX) --sessions lint mypy core airflow prefect dagster $(NOX_ARGS)
@@ -88,7 +91,7 @@ bench: $(VENV)/.installed
 	@$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf .nox build dist .demo benchmarks/results .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .nox build dist .demo .demo-airflow benchmarks/results .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -not -path './$(TOOLS)/*' -prune -exec rm -rf {} +
 	find . -maxdepth 2 -name '*.egg-info' -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 

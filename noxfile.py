@@ -165,3 +165,21 @@ def dagster(session: nox.Session) -> None:
     _install(session, "dev,testing,dagster")
     with _temp_dir("govflow-dagster-") as home:
         _pytest(session, "tests/dagster", env={"DAGSTER_HOME": home})
+
+
+@nox.session(python=PYTHON)
+def demo_airflow(session: nox.Session) -> None:
+    """scripts/demo_airflow.sh: the governed_payouts DAG under `airflow dags test`, approved via the CLI."""
+    _install(session, "airflow")
+    with _temp_dir("govflow-demo-airflow-") as home:
+        session.run(
+            "bash",
+            "scripts/demo_airflow.sh",
+            external=True,
+            env={
+                "AIRFLOW_HOME": str(Path(home) / "airflow"),
+                "GOVFLOW_HOME": str(Path(home) / "govflow"),
+                "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "example_dags"),
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            },
+        )

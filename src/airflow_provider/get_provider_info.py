@@ -203,4 +203,9 @@ def get_provider_info() -> dict[str, Any]:
     for kind in _OPTIONAL:
         if _exists(kind):
             info[kind] = [{"integration-name": "govflow", "python-modules": [f"{_PACKAGE}.{kind}"]}]
+    if _exists("links"):
+        info["extra-links"] = [
+            f"{_PACKAGE}.links.{name}"
+            for name in ("GovernanceEvidenceLink", "VelerianEvidenceLink", "LatchGateReceiptLink")
+        ]
     return info

@@ -41,7 +41,9 @@ def pipeline():
     @task
     def decide(ti=None):
         # What a gate operator leaves behind for the listener to reference.
-        ti.xcom_push(key="govflow_decision", value=dict(decision_id="dec-1", platform="local"))
+        from govflow.airflow_provider.listeners.evidence import record_decision
+
+        record_decision(ti, dict(decision_id="dec-1", platform="local"))
 
     ok()
     decide()
@@ -65,10 +67,19 @@ def ledger_url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     return url
 
 
-def _run(folder: Path, dag_id: str, tags: list[str]) -> object:
+def _flush() -> None:
+    from govflow.airflow_provider.listeners import get_evidence_listener
+
+    # Records are written by the listener's background thread: wait for them before reading.
+    assert get_evidence_listener().flush(60)
+
+
+def _run(folder: Path, dag_id: str, tags: list[str], template: str = DAG_TEMPLATE) -> object:
     path = folder / f"{dag_id}.py"
-    path.write_text(DAG_TEMPLATE.format(dag_id=dag_id, tags=tags))
-    return load_dag(path, dag_id).test()
+    path.write_text(template.format(dag_id=dag_id, tags=tags))
+    run = load_dag(path, dag_id).test()
+    _flush()
+    return run
 
 
 def test_plugin_is_discovered_through_the_entry_point() -> None:
@@ -194,6 +205,7 @@ def test_running_event_is_recorded_once_per_try(ledger_url: str) -> None:
     listener.on_task_instance_running(previous_state=None, task_instance=ti)  # deferred resume
     ti.try_number = 2
     listener.on_task_instance_running(previous_state=None, task_instance=ti)
+    assert listener.flush(60)
     records = EvidenceLedger(ledger_url).records("airflow/d")
     assert [(r.context.attempt, r.context.map_index) for r in records] == [(1, 3), (2, 3)]
 
@@ -210,3 +222,90 @@ def test_airflow_config_option_and_tag_name(monkeypatch: pytest.MonkeyPatch) -> 
     assert listener.is_governed(set())
     monkeypatch.setenv("GOVFLOW_AIRFLOW_GOVERN_ALL_DAGS", "false")  # the env switch wins
     assert not listener.is_governed(set())
+
+
+# --- isolation: a slow or hung ledger never holds up the task ---------------------------------
+
+SMALL_DAG = """
+from datetime import datetime, timezone
+
+from airflow.sdk import dag, task
+
+
+@dag(dag_id={dag_id!r}, schedule=None, tags={tags!r},
+     start_date=datetime(2026, 1, 1, tzinfo=timezone.utc))
+def pipeline():
+    @task
+    def first():
+        return 1
+
+    @task
+    def second(value):
+        return value + 1
+
+    second(first())
+
+
+the_dag = pipeline()
+"""
+
+
+@pytest.mark.slow
+def test_locked_ledger_does_not_hold_up_tasks(
+    airflow_dags_folder: Path, ledger_url: str, tmp_path: Path
+) -> None:
+    import sqlite3
+
+    from airflow.utils.state import DagRunState
+
+    from govflow.airflow_provider.listeners import get_evidence_listener
+
+    listener = get_evidence_listener()
+    assert listener.flush(60)  # nothing left over from earlier tests
+    EvidenceLedger(ledger_url)  # the file and its tables exist
+    holder = sqlite3.connect(tmp_path / "ledger.db", isolation_level=None, timeout=0)
+    dag_id = "govflow_listener_locked"
+    path = airflow_dags_folder / f"{dag_id}.py"
+    path.write_text(SMALL_DAG.format(dag_id=dag_id, tags=["governed"]))
+    dag = load_dag(path, dag_id)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")  # every other writer now waits on the busy timeout
+        run = dag.test()
+        # The DAG ran to the end while the ledger was still locked, and its evidence is waiting.
+        assert run.state == DagRunState.SUCCESS
+        assert listener.pending > 0
+        assert not listener.flush(0)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert listener.flush(60)  # released: everything queued lands, in order
+    records = EvidenceLedger(ledger_url).records(f"airflow/{dag_id}")
+    events = [(r.context.step, r.event) for r in records]
+    assert events == [
+        ("first", "task.running"),
+        ("first", "task.finished"),
+        ("second", "task.running"),
+        ("second", "task.finished"),
+        (None, "dag_run.finished"),
+    ]
+    assert all(r.context.run_id == run.run_id for r in records)
+
+
+def test_full_queue_drops_with_a_warning_and_keeps_order(caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+
+    from govflow.airflow_provider.listeners.evidence import _Emitter
+
+    emitter = _Emitter(maxsize=2)
+    started, gate = threading.Event(), threading.Event()
+    done: list[int] = []
+    assert emitter.submit(lambda: (started.set(), gate.wait()))  # a write that hangs
+    assert started.wait(10)  # the worker took it off the queue and is stuck in it
+    accepted = [emitter.submit(lambda i=i: done.append(i)) for i in range(4)]
+    assert accepted == [True, True, False, False]
+    assert emitter.dropped == 2
+    assert any("evidence queue full" in r.getMessage() for r in caplog.records)
+    assert not emitter.flush(0)
+    gate.set()
+    assert emitter.flush(10)
+    assert done == [0, 1]

@@ -7,19 +7,33 @@ A DAG opts in with the ``governed`` tag (``[govflow] governed_tag`` or
 Task hooks fire in the worker's task runner (and in the API server for manual state changes), DAG
 run hooks in the scheduler (orchestrators.md 1.6). Every hook swallows and logs its errors: evidence
 must never fail a task, and the recorder already never raises on the ledger's side.
+
+Evidence must never *slow* a task either, even when the ledger is slow or hung (PostgreSQL down, a
+SQLite file locked by another writer). So the hooks only build the record's fields (in the task's
+thread: XCom reads talk to the supervisor) and put the ledger write on a bounded queue, which one
+daemon thread per process drains in order. A full queue drops the record with a warning. The queue
+is flushed, for at most ``GOVFLOW_AIRFLOW_EVIDENCE_FLUSH_TIMEOUT`` seconds (default 5), when the
+task runner stops (``before_stopping``) and at interpreter exit; :meth:`EvidenceListener.flush`
+does the same on demand.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
+import queue
 import threading
+import time
 from collections import OrderedDict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
 from airflow.listeners import hookimpl
 
+from ...core import db
+from ...core.evidence.ledger import EvidenceLedger
 from ...core.evidence.recorder import EvidenceRecorder
 from ...core.models import RunContext
 
@@ -28,8 +42,112 @@ logger = logging.getLogger("govflow.airflow.listener")
 DEFAULT_GOVERNED_TAG = "governed"
 # XCom keys a task may push to tie its governance decisions to its evidence record.
 DECISION_XCOM_KEYS = ("govflow_decision",)
+DECISIONS_ATTRIBUTE = "_govflow_decisions"
+
+
+def record_decision(ti: Any, decision: dict[str, Any]) -> None:
+    """Attach a governance decision to the running task: the evidence listener references it on
+    the task's record, and the extra links read it from the ``govflow_decision`` XCom."""
+    task = getattr(ti, "task", None)
+    if task is not None:
+        decisions = getattr(task, DECISIONS_ATTRIBUTE, None)
+        if decisions is None:
+            decisions = []
+            object.__setattr__(task, DECISIONS_ATTRIBUTE, decisions)
+        decisions.append(decision)
+    ti.xcom_push(key=DECISION_XCOM_KEYS[0], value=decision)
 _TRUE = {"1", "true", "yes", "on"}
 _SEEN_LIMIT = 10_000
+DEFAULT_QUEUE_SIZE = 10_000
+DEFAULT_FLUSH_TIMEOUT = 5.0
+
+
+def _flush_timeout() -> float:
+    try:
+        return max(0.0, float(os.environ.get("GOVFLOW_AIRFLOW_EVIDENCE_FLUSH_TIMEOUT", "")))
+    except ValueError:
+        return DEFAULT_FLUSH_TIMEOUT
+
+
+class _Emitter:
+    """One daemon thread per process that runs queued calls in order; ``submit`` never blocks.
+
+    A forked child (Airflow's task runner forks) does not inherit the parent's thread: the first
+    ``submit`` in a new process starts a fresh queue and thread, and registers the exit flush there
+    (the task runner clears the atexit handlers it inherits and runs the ones added after the fork).
+    """
+
+    def __init__(self, maxsize: int = DEFAULT_QUEUE_SIZE) -> None:
+        self.maxsize = maxsize
+        self._guard = threading.Lock()
+        self._pid: int | None = None
+        self._queue: queue.Queue[Callable[[], Any]] = queue.Queue(maxsize)
+        self._thread: threading.Thread | None = None
+        self.dropped = 0
+
+    def _ensure(self) -> queue.Queue[Callable[[], Any]]:
+        pid = os.getpid()
+        if self._pid == pid and self._thread is not None and self._thread.is_alive():
+            return self._queue
+        with self._guard:
+            if self._pid != pid:  # a new process: whatever the parent queued is the parent's
+                self._queue = queue.Queue(self.maxsize)
+                self._pid = pid
+                self._thread = None
+                atexit.register(self.flush)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._drain, args=(self._queue,), name="govflow-evidence", daemon=True
+                )
+                self._thread.start()
+        return self._queue
+
+    @staticmethod
+    def _drain(work: queue.Queue[Callable[[], Any]]) -> None:
+        while True:
+            call = work.get()
+            try:
+                call()
+            except Exception:  # the recorder never raises; anything else must not kill the thread
+                logger.warning("govflow listener: evidence not recorded", exc_info=True)
+            finally:
+                work.task_done()
+
+    def submit(self, call: Callable[[], Any]) -> bool:
+        try:
+            self._ensure().put_nowait(call)
+            return True
+        except queue.Full:
+            self.dropped += 1
+            logger.warning(
+                "govflow listener: evidence queue full (%d waiting; the ledger is slow or "
+                "unreachable), record dropped",
+                self.maxsize,
+            )
+            return False
+
+    def pending(self) -> int:
+        return self._queue.unfinished_tasks if self._pid == os.getpid() else 0
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait until every queued record is written, at most ``timeout`` seconds; True if done."""
+        if self._pid != os.getpid():
+            return True  # nothing was queued in this process
+        timeout = _flush_timeout() if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        work = self._queue
+        with work.all_tasks_done:
+            while work.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    logger.warning(
+                        "govflow listener: %d evidence record(s) not written after %.1fs",
+                        work.unfinished_tasks,
+                        timeout,
+                    )
+                    return False
+                work.all_tasks_done.wait(left)
+        return True
 
 
 def _airflow_conf(key: str) -> str | None:
@@ -70,6 +188,9 @@ def _dag_tags(obj: Any) -> set[str]:
     return set()
 
 
+_emitter = _Emitter()  # shared by every listener of the process: one thread, one order
+
+
 class EvidenceListener:
     """Pluggy listener (``@hookimpl`` methods); one instance is registered by ``GovflowPlugin``."""
 
@@ -77,6 +198,37 @@ class EvidenceListener:
         # (ti id, try_number) of running events already recorded: a deferred task fires twice.
         self._seen: OrderedDict[tuple[str, int], None] = OrderedDict()
         self._lock = threading.Lock()
+        self._emitter = _emitter
+
+    # --- background emission ---------------------------------------------------------------
+
+    def flush(self, timeout: float | None = None) -> bool:
+        """Wait for this process's queued records to reach the ledger, at most ``timeout`` s.
+
+        ``None`` means ``GOVFLOW_AIRFLOW_EVIDENCE_FLUSH_TIMEOUT`` (default 5). Returns True when
+        the queue is empty, False when the ledger was still busy at the deadline.
+        """
+        return self._emitter.flush(timeout)
+
+    @property
+    def pending(self) -> int:
+        """Records queued (or being written) in this process."""
+        return self._emitter.pending()
+
+    @property
+    def dropped(self) -> int:
+        """Records dropped in this process because the queue was full."""
+        return self._emitter.dropped
+
+    def _emit(self, **fields: Any) -> None:
+        # The ledger URL is the one in force when the hook fired; opening the ledger (which may
+        # touch the database) happens on the worker thread.
+        url = db.default_database_url()
+
+        def write() -> None:
+            EvidenceRecorder(EvidenceLedger(url)).record(**fields)
+
+        self._emitter.submit(write)
 
     # --- opt-in -------------------------------------------------------------------------
 
@@ -101,21 +253,18 @@ class EvidenceListener:
     # --- hook point for decisions --------------------------------------------------------
 
     def decision_references(self, ti: Any) -> dict[str, str]:
-        """References to governance decisions the task pushed to XCom (``govflow_decision``).
+        """References to the governance decisions the task recorded with :func:`record_decision`.
 
-        Override to find decisions elsewhere. Only the worker's RuntimeTaskInstance can pull
-        XCom; ORM task instances (manual state changes in the API server) yield nothing.
+        Read from the running operator, not from XCom: pulling a key a task never pushed makes
+        Airflow log an error in the task's log. Override to find decisions elsewhere.
         """
-        pull = getattr(ti, "xcom_pull", None)
-        if pull is None or not hasattr(ti, "_ti_context_from_server"):
-            return {}
+        decisions = getattr(getattr(ti, "task", None), DECISIONS_ATTRIBUTE, None)
         refs: dict[str, str] = {}
-        for key in DECISION_XCOM_KEYS:
-            value = pull(task_ids=ti.task_id, key=key, map_indexes=ti.map_index)
+        for value in decisions or ():
             if isinstance(value, dict):
-                refs.update({f"{key}.{k}": str(v) for k, v in value.items() if v is not None})
+                refs.update({f"govflow_decision.{k}": str(v) for k, v in value.items() if v is not None})
             elif value is not None:
-                refs[key] = str(value)
+                refs["govflow_decision"] = str(value)
         return refs
 
     # --- task instance hooks ---------------------------------------------------------------
@@ -158,6 +307,14 @@ class EvidenceListener:
     @hookimpl
     def on_dag_run_failed(self, dag_run: Any, msg: str) -> None:
         self._record_dag_run(dag_run, "dag_run.finished", "failed", msg)
+
+    @hookimpl
+    def before_stopping(self, component: Any) -> None:
+        # The task runner's last hook before its process exits: give the queue a bounded chance.
+        try:
+            self.flush()
+        except Exception:
+            logger.warning("govflow listener: evidence flush failed", exc_info=True)
 
     # --- internals -------------------------------------------------------------------------
 
@@ -213,8 +370,8 @@ class EvidenceListener:
         ended_at: datetime | None = (
             getattr(ti, "end_date", None) if event == "task.finished" else None
         )
-        EvidenceRecorder().record(
-            context,
+        self._emit(
+            context=context,
             event=event,
             outcome=outcome,
             started_at=started_at,
@@ -235,8 +392,8 @@ class EvidenceListener:
             details: dict[str, Any] = {"dag_tags": sorted(tags)}
             if run_type := _state(getattr(dag_run, "run_type", None)):
                 details["run_type"] = run_type
-            EvidenceRecorder().record(
-                context,
+            self._emit(
+                context=context,
                 event=event,
                 outcome=outcome,
                 started_at=getattr(dag_run, "start_date", None),

@@ -36,19 +36,7 @@ _FINAL_ERRORS: tuple[tuple[type[Exception], str], ...] = (
 )
 
 
-def build_platform(spec: Mapping[str, Any]) -> Platform:
-    """A platform from a JSON-able spec: ``{"kind": "local", "database_url": ..., "policy": ...}``.
-
-    ``{"conn_id": ...}`` is accepted by the trigger's signature but needs the connection hooks
-    (``govflow.airflow_provider.hooks``), which do not exist yet: it fails with a clear error.
-    """
-    spec = dict(spec)
-    if "conn_id" in spec:
-        raise ConfigurationError(
-            f"platform conn_id {spec['conn_id']!r}: Airflow connections are not supported by the "
-            "approval trigger yet; pass a platform spec such as "
-            '{"kind": "local", "database_url": "sqlite:///..."}'
-        )
+def _local_spec(spec: dict[str, Any]) -> Platform:
     kind = spec.pop("kind", "local")
     if kind != "local":
         raise ConfigurationError(f"unknown platform kind {kind!r}; supported: 'local'")
@@ -61,6 +49,82 @@ def build_platform(spec: Mapping[str, Any]) -> Platform:
             "expected database_url and policy"
         )
     return LocalPlatform(spec.get("policy"), database_url=spec.get("database_url"))
+
+
+def _hook_class(conn_type: str | None, conn_id: str) -> Any:
+    from ..hooks import (
+        ContractGateHook,
+        GovflowLocalHook,
+        LatchGateHook,
+        LattixHook,
+        VelerianHook,
+    )
+
+    hooks = (GovflowLocalHook, VelerianHook, LattixHook, LatchGateHook, ContractGateHook)
+    for hook in hooks:
+        if hook.conn_type == conn_type:
+            return hook
+    known = ", ".join(hook.conn_type for hook in hooks)
+    raise ConfigurationError(
+        f"connection {conn_id!r} has conn_type {conn_type!r}, which is not a govflow platform "
+        f"(expected one of: {known})"
+    )
+
+
+def _missing_local_default(conn_id: str, exc: Exception) -> bool:
+    # The local hook's default connection is optional: without it, LocalPlatform reads the env.
+    from airflow.sdk.exceptions import AirflowNotFoundException
+
+    from ..hooks import GovflowLocalHook
+
+    return conn_id == GovflowLocalHook.default_conn_name and isinstance(
+        exc, AirflowNotFoundException
+    )
+
+
+def platform_from_conn_id(conn_id: str) -> Platform:
+    """The platform an Airflow connection describes, whatever its govflow connection type."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception as exc:
+        if _missing_local_default(conn_id, exc):
+            return _local_spec({})
+        raise
+    return _hook_class(conn.conn_type, conn_id).platform_from_connection(conn)
+
+
+async def aplatform_from_conn_id(conn_id: str) -> Platform:
+    """As :func:`platform_from_conn_id`, without blocking the loop (for the triggerer)."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = await BaseHook.aget_connection(conn_id)
+    except Exception as exc:
+        if _missing_local_default(conn_id, exc):
+            return _local_spec({})
+        raise
+    hook = _hook_class(conn.conn_type, conn_id)
+    return await hook.aget_platform(conn_id)
+
+
+def build_platform(spec: Mapping[str, Any]) -> Platform:
+    """A platform from a JSON-able spec: ``{"kind": "local", "database_url": ..., "policy": ...}``
+    or ``{"conn_id": ...}`` (any govflow connection type; looked up synchronously).
+    """
+    spec = dict(spec)
+    if "conn_id" in spec:
+        return platform_from_conn_id(str(spec["conn_id"]))
+    return _local_spec(spec)
+
+
+async def abuild_platform(spec: Mapping[str, Any]) -> Platform:
+    """As :func:`build_platform`; a connection is fetched through the hooks' ``aget_platform``."""
+    spec = dict(spec)
+    if "conn_id" in spec:
+        return await aplatform_from_conn_id(str(spec["conn_id"]))
+    return _local_spec(spec)
 
 
 def approval_event(
@@ -121,7 +185,7 @@ class ApprovalTrigger(BaseTrigger):
     async def _wait(self) -> dict[str, Any]:
         approval_id = self.approval_id
         try:
-            self._client = build_platform(self.platform)
+            self._client = await abuild_platform(self.platform)
             timeout = None if self.deadline is None else max(0.0, self.deadline - time.time())
             approval = await wait_for_approval(
                 self._client,
@@ -157,4 +221,10 @@ class ApprovalTrigger(BaseTrigger):
         await self._close()
 
 
-__all__ = ["ApprovalTrigger", "approval_event", "build_platform"]
+__all__ = [
+    "ApprovalTrigger",
+    "abuild_platform",
+    "approval_event",
+    "build_platform",
+    "platform_from_conn_id",
+]
