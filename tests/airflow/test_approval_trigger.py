@@ -162,7 +162,7 @@ def test_unknown_approval_is_an_error_event(local: Local) -> None:
     assert event.payload["message"]
 
 
-def test_conn_id_spec_is_a_clear_error_for_now(local: Local) -> None:
+def test_undefined_connection_is_a_clear_error_event(local: Local) -> None:
     from govflow.airflow_provider.triggers import ApprovalTrigger
 
     trigger = ApprovalTrigger("apr-1", {"conn_id": "govflow_default"}, deadline=time.time() + 5)
