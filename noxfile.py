@@ -183,3 +183,19 @@ def demo_airflow(session: nox.Session) -> None:
                 "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
             },
         )
+
+
+@nox.session(python=PYTHON)
+def demo_prefect(session: nox.Session) -> None:
+    """example_dags/prefect_governed_flow.py on an ephemeral Prefect server, then the chain verified."""
+    _install(session, "prefect")
+    with _temp_dir("govflow-demo-prefect-") as home:
+        env = {
+            "PREFECT_HOME": str(Path(home) / "prefect"),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
+            "GOVFLOW_HOME": str(Path(home) / "govflow"),
+        }
+        session.run("python", "example_dags/prefect_governed_flow.py", env=env)
+        session.run("govflow", "evidence", "list", env=env)
+        session.run("govflow", "evidence", "verify", env=env)

@@ -17,4 +17,43 @@ except ModuleNotFoundError as exc:
         name="prefect",
     ) from None
 
-__all__: list[str] = []
+from .blocks import (
+    ContractGateCredentials,
+    GovflowLocalPlatform,
+    LatchGateCredentials,
+    LattixCredentials,
+    VelerianCredentials,
+)
+from .evidence import governed, governed_flow, record_flow_run, record_task_run
+from .tasks import (
+    ContractViolation,
+    GovernanceDenied,
+    agate,
+    gate,
+    gate_with_pause,
+    record_evidence,
+    run_context,
+    validate_records,
+    wait_for_approval,
+)
+
+__all__ = [
+    "ContractGateCredentials",
+    "ContractViolation",
+    "GovernanceDenied",
+    "GovflowLocalPlatform",
+    "LatchGateCredentials",
+    "LattixCredentials",
+    "VelerianCredentials",
+    "agate",
+    "gate",
+    "gate_with_pause",
+    "governed",
+    "governed_flow",
+    "record_evidence",
+    "record_flow_run",
+    "record_task_run",
+    "run_context",
+    "validate_records",
+    "wait_for_approval",
+]

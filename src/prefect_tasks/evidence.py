@@ -1,0 +1,292 @@
+"""Evidence for Prefect 3 runs: state hooks, a one-line opt-in, Prefect events and an artifact.
+
+Prefect 3 has no global per-run hook (orchestrators.md 2.2), so a flow or task opts in with
+:func:`governed` (or :func:`governed_flow`), which attaches :func:`record_flow_run` and
+:func:`record_task_run` as state hooks. Each finished run leaves one evidence record in the ledger
+at ``GOVFLOW_LEDGER_URL`` (or govflow's data directory):
+
+- tasks: event ``task.finished``, step = the task run name, on completion and failure;
+- flows: event ``flow_run.finished``, on completion, failure, crash and cancellation, with the
+  canonical digest of the flow run's parameters (never the values) as ``input_digest``.
+
+Every record is also emitted as a ``govflow.evidence.recorded`` Prefect event, and a flow run gets
+a markdown artifact listing its evidence records. Nothing here can fail a run: the recorder never
+raises, and the event and artifact steps catch and log their errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, TypeVar
+
+from prefect import Flow, Task
+
+from ..core.canonical import digest
+from ..core.evidence.ledger import EvidenceLedger
+from ..core.evidence.recorder import EvidenceRecorder
+from ..core.models import Evidence, RunContext
+
+logger = logging.getLogger("govflow.prefect.evidence")
+
+TASK_EVENT = "task.finished"
+FLOW_EVENT = "flow_run.finished"
+PREFECT_EVENT = "govflow.evidence.recorded"
+ARTIFACT_PREFIX = "govflow-evidence"
+
+# Prefect state types -> govflow outcomes (the Airflow listener's vocabulary where it overlaps).
+_OUTCOMES = {
+    "COMPLETED": "success",
+    "FAILED": "failed",
+    "CRASHED": "crashed",
+    "CANCELLED": "cancelled",
+    "CANCELLING": "cancelled",
+}
+_FAILED = {"failed", "crashed", "cancelled"}
+
+F = TypeVar("F", Flow[Any, Any], Task[Any, Any])
+
+
+def outcome_for(state: Any) -> str:
+    """The govflow outcome of a Prefect state: success, failed, crashed, cancelled, ..."""
+    state_type = getattr(getattr(state, "type", None), "value", None) or str(
+        getattr(state, "type", "unknown")
+    )
+    return _OUTCOMES.get(str(state_type).upper(), str(state_type).lower())
+
+
+def artifact_key(flow_name: str) -> str:
+    """``govflow-evidence-<flow name>`` in lowercase letters, digits and dashes (Prefect's rule)."""
+    slug = re.sub(r"[^a-z0-9]+", "-", flow_name.lower()).strip("-")
+    return f"{ARTIFACT_PREFIX}-{slug}" if slug else ARTIFACT_PREFIX
+
+
+def _labels(tags: Any) -> dict[str, str]:
+    """Prefect tags as labels: ``key:value`` tags keep their value, plain tags map to ``"true"``."""
+    labels: dict[str, str] = {}
+    for tag in sorted(tags or ()):
+        key, sep, value = str(tag).partition(":")
+        labels[key] = value if sep else "true"
+    return labels
+
+
+def _parameters_digest(parameters: Any) -> str | None:
+    if not parameters:
+        return None
+    try:
+        return digest(dict(parameters))
+    except Exception:  # parameters that are not JSON values: no digest, never the values
+        logger.info("govflow: flow run parameters are not canonical JSON, no digest recorded")
+        return None
+
+
+def _error(outcome: str, state: Any) -> str | None:
+    if outcome not in _FAILED:
+        return None
+    message = getattr(state, "message", None)
+    return str(message) if message else outcome
+
+
+def _emit_event(record: Evidence) -> None:
+    try:
+        from prefect.events import emit_event
+
+        emit_event(
+            PREFECT_EVENT,
+            resource={"prefect.resource.id": f"govflow.evidence.{record.digest}"},
+            payload={
+                "stream": record.stream,
+                "seq": record.seq,
+                "digest": record.digest,
+                "outcome": record.outcome,
+            },
+        )
+    except Exception:
+        logger.warning("govflow: evidence event not emitted", exc_info=True)
+
+
+def _record(
+    context: RunContext,
+    *,
+    event: str,
+    state: Any,
+    started_at: datetime | None,
+    ended_at: datetime | None,
+    input_digest: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> Evidence | None:
+    outcome = outcome_for(state)
+    record = EvidenceRecorder().record(
+        context,
+        event=event,
+        outcome=outcome,
+        started_at=started_at,
+        ended_at=ended_at or getattr(state, "timestamp", None),
+        input_digest=input_digest,
+        error=_error(outcome, state),
+        details={"state": str(getattr(state, "name", "") or outcome), **(details or {})},
+    )
+    if record is not None:
+        _emit_event(record)
+    return record
+
+
+def record_task_run(task: Any, task_run: Any, state: Any) -> None:
+    """Task state hook (``on_completion`` / ``on_failure``): one ``task.finished`` record."""
+    try:
+        flow_run_id = getattr(task_run, "flow_run_id", None)
+        pipeline = _flow_name() or str(getattr(task, "name", "task"))
+        context = RunContext(
+            orchestrator="prefect",
+            pipeline=pipeline,
+            run_id=str(flow_run_id or task_run.id),
+            step=str(task_run.name),
+            attempt=max(1, int(getattr(task_run, "run_count", 1) or 1)),
+            labels=_labels(getattr(task_run, "tags", None)),
+        )
+        _record(
+            context,
+            event=TASK_EVENT,
+            state=state,
+            started_at=getattr(task_run, "start_time", None),
+            ended_at=getattr(task_run, "end_time", None),
+            details={"task_run_id": str(task_run.id), "task": str(getattr(task, "name", ""))},
+        )
+    except Exception:
+        logger.warning("govflow: task run evidence not recorded", exc_info=True)
+
+
+def record_flow_run(flow: Any, flow_run: Any, state: Any) -> None:
+    """Flow state hook (completion, failure, crash, cancellation): one ``flow_run.finished``
+    record, then a markdown artifact summarising the run's evidence records."""
+    try:
+        context = RunContext(
+            orchestrator="prefect",
+            pipeline=str(flow.name),
+            run_id=str(flow_run.id),
+            attempt=max(1, int(getattr(flow_run, "run_count", 1) or 1)),
+            labels=_labels(getattr(flow_run, "tags", None)),
+        )
+        details: dict[str, Any] = {"flow_run_name": str(getattr(flow_run, "name", ""))}
+        if deployment_id := getattr(flow_run, "deployment_id", None):
+            details["deployment_id"] = str(deployment_id)
+        _record(
+            context,
+            event=FLOW_EVENT,
+            state=state,
+            started_at=getattr(flow_run, "start_time", None),
+            ended_at=getattr(flow_run, "end_time", None),
+            input_digest=_parameters_digest(getattr(flow_run, "parameters", None)),
+            details=details,
+        )
+    except Exception:
+        logger.warning("govflow: flow run evidence not recorded", exc_info=True)
+        return
+    try:
+        _create_artifact(context, flow_run.id)
+    except Exception:
+        logger.warning("govflow: evidence artifact not created", exc_info=True)
+
+
+def summary_markdown(context: RunContext, records: list[Evidence]) -> str:
+    """The artifact's markdown: one row per evidence record of the run."""
+    lines = [
+        f"# govflow evidence: {context.pipeline}",
+        "",
+        f"Flow run `{context.run_id}`, stream `{context.stream}`: {len(records)} record(s). "
+        "Check the chain with `govflow evidence verify`.",
+        "",
+        "| seq | event | step | attempt | outcome | error | show |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for record in records:
+        error = (record.error or "").replace("|", "\\|").replace("\n", " ")
+        lines.append(
+            f"| {record.seq} | {record.event} | {record.context.step or '-'} | "
+            f"{record.context.attempt} | {record.outcome} | {error} | "
+            f"`govflow evidence show {record.stream}#{record.seq}` |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _create_artifact(context: RunContext, flow_run_id: Any) -> None:
+    try:
+        records = EvidenceLedger().records(context.stream, run_id=context.run_id)
+        from prefect.client.orchestration import get_client
+        from prefect.client.schemas.actions import ArtifactCreate
+
+        with get_client(sync_client=True) as client:
+            client.create_artifact(
+                ArtifactCreate(
+                    key=artifact_key(context.pipeline),
+                    type="markdown",
+                    description=f"govflow evidence of flow run {context.run_id}",
+                    data=summary_markdown(context, records),
+                    flow_run_id=flow_run_id,
+                )
+            )
+    except Exception:
+        logger.warning("govflow: evidence artifact not created", exc_info=True)
+
+
+def _flow_name() -> str | None:
+    try:
+        from prefect.runtime import flow_run
+
+        name = flow_run.flow_name
+        return str(name) if name else None
+    except Exception:
+        return None
+
+
+def _with_hook(hooks: Any, hook: Callable[..., None]) -> list[Any]:
+    existing = list(hooks or [])
+    return existing if hook in existing else [*existing, hook]
+
+
+def governed(flow_or_task: F) -> F:
+    """A copy of the flow or task that records evidence when it finishes: the one-line opt-in.
+
+    ``governed_flow = governed(my_flow)`` or as a decorator under ``@flow`` / ``@task``. Hooks
+    the flow or task already has are kept.
+    """
+    if isinstance(flow_or_task, Flow):
+        return flow_or_task.with_options(
+            on_completion=_with_hook(flow_or_task.on_completion_hooks, record_flow_run),
+            on_failure=_with_hook(flow_or_task.on_failure_hooks, record_flow_run),
+            on_crashed=_with_hook(flow_or_task.on_crashed_hooks, record_flow_run),
+            on_cancellation=_with_hook(flow_or_task.on_cancellation_hooks, record_flow_run),
+        )
+    if isinstance(flow_or_task, Task):
+        # Tasks have no crashed/cancellation hooks (orchestrators.md 2.2).
+        return flow_or_task.with_options(
+            on_completion=_with_hook(flow_or_task.on_completion_hooks, record_task_run),
+            on_failure=_with_hook(flow_or_task.on_failure_hooks, record_task_run),
+        )
+    raise TypeError(f"governed() takes a Prefect flow or task, not {type(flow_or_task).__name__}")
+
+
+def governed_flow(**flow_kwargs: Any) -> Callable[[Callable[..., Any]], Flow[Any, Any]]:
+    """``@governed_flow(name=...)``: ``@flow(**flow_kwargs)`` plus the evidence hooks."""
+    from prefect import flow
+
+    def decorate(fn: Callable[..., Any]) -> Flow[Any, Any]:
+        return governed(flow(**flow_kwargs)(fn))
+
+    return decorate
+
+
+__all__ = [
+    "FLOW_EVENT",
+    "PREFECT_EVENT",
+    "TASK_EVENT",
+    "artifact_key",
+    "governed",
+    "governed_flow",
+    "outcome_for",
+    "record_flow_run",
+    "record_task_run",
+    "summary_markdown",
+]
