@@ -117,6 +117,16 @@ class Decision(_Model):
         return self.outcome is DecisionOutcome.PENDING
 
 
+def decision_summary(decision: Decision, approval: Any = None) -> dict[str, Any]:
+    """The decision as JSON without the platform's raw answer: what adapters return and push."""
+    data = decision.model_dump(
+        mode="json",
+        include={"outcome", "decision_id", "approval_id", "reason", "references", "output", "platform"},
+    )
+    data["approval"] = dict(approval) if approval is not None else None
+    return data
+
+
 class ApprovalStatus(str, enum.Enum):
     PENDING = "pending"
     APPROVED = "approved"
@@ -244,6 +254,7 @@ __all__ = [
     "RunContext",
     "ValidationReport",
     "Violation",
+    "decision_summary",
     "isoformat",
     "utcnow",
 ]

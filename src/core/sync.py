@@ -33,6 +33,7 @@ from typing import Any, Generic, TypeVar
 
 _T = TypeVar("_T")
 _Y = TypeVar("_Y")
+_R = TypeVar("_R")
 
 _names = itertools.count(1)
 _SHUTDOWN_TIMEOUT = 10.0
@@ -384,4 +385,15 @@ def syncify(target: _T, *, loop: LoopThread | None = None, timeout: float | None
     return SyncProxy(target, loop=loop, timeout=timeout)
 
 
-__all__ = ["LoopThread", "SyncIterator", "SyncProxy", "syncify"]
+def run_sync(coro: Coroutine[Any, Any, _R]) -> _R:
+    """Run a coroutine to completion from sync code, also when this thread already runs a loop
+    (an Airflow trigger, a Prefect task in an async flow): then it runs on a short-lived thread."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+__all__ = ["LoopThread", "SyncIterator", "SyncProxy", "run_sync", "syncify"]

@@ -12,9 +12,7 @@ waiting and, when the decision is pending, pauses the flow run until it is resum
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
-from collections.abc import Coroutine, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from prefect import task
@@ -23,6 +21,8 @@ from ..core.approvals import wait_for_approval as _core_wait_for_approval
 from ..core.errors import ApprovalDeniedError
 from ..core.evidence.recorder import EvidenceRecorder
 from ..core.models import Approval, Decision, GateRequest, RunContext, ValidationReport
+from ..core.models import decision_summary as decision_json
+from ..core.sync import run_sync as _run_sync
 
 if TYPE_CHECKING:
     from .blocks import GovflowPlatformBlock
@@ -36,16 +36,6 @@ class GovernanceDenied(Exception):
 
 class ContractViolation(Exception):
     """More records failed their data contract than the task allows: fail, never retry."""
-
-
-def _run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code, also when the calling thread already runs a loop."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 def _never_retry_decisions(task: Any, task_run: Any, state: Any) -> bool:
@@ -71,24 +61,6 @@ def run_context() -> RunContext:
         step=task_run.name or None,
         attempt=int(task_run.run_count or 1),
     )
-
-
-def decision_json(decision: Decision, approval: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What ``gate`` returns: the decision, JSON-able, without the raw answer."""
-    data = decision.model_dump(
-        mode="json",
-        include={
-            "outcome",
-            "decision_id",
-            "approval_id",
-            "reason",
-            "references",
-            "output",
-            "platform",
-        },
-    )
-    data["approval"] = dict(approval) if approval is not None else None
-    return data
 
 
 def _request(

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import json
-from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from airflow.sdk import BaseHook
@@ -13,7 +10,8 @@ from airflow.sdk import BaseHook
 if TYPE_CHECKING:
     from airflow.sdk import Connection
 
-    from ...core.platforms.base import Platform
+from ...core.platforms.base import Platform
+from ...core.sync import run_sync
 
 T = TypeVar("T")
 
@@ -45,16 +43,6 @@ def as_mapping(value: Any, field: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"connection extra field {field!r} must be a JSON object")
     return {str(k): str(v) for k, v in value.items()}
-
-
-def run_sync(coro: Coroutine[Any, Any, T]) -> T:
-    """Run a coroutine from sync code, also when called inside a running loop (e.g. a trigger)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coro).result()
 
 
 class GovflowBaseHook(BaseHook):

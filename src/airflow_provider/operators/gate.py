@@ -26,6 +26,7 @@ from ...core.errors import (
     ApprovalTimeoutError,
 )
 from ...core.models import Approval, Decision, GateRequest, RunContext
+from ...core.models import decision_summary as decision_json
 from ...core.platforms.base import Platform
 from ..hooks._base import run_sync
 from ..links import (
@@ -53,24 +54,6 @@ def run_context(context: Mapping[str, Any], task: BaseOperator) -> RunContext:
         attempt=int(getattr(ti, "try_number", None) or 1),
         map_index=map_index if isinstance(map_index, int) and map_index >= 0 else None,
     )
-
-
-def decision_json(decision: Decision, approval: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """What the operators return and push: the decision, JSON-able, without the raw answer."""
-    data = decision.model_dump(
-        mode="json",
-        include={
-            "outcome",
-            "decision_id",
-            "approval_id",
-            "reason",
-            "references",
-            "output",
-            "platform",
-        },
-    )
-    data["approval"] = dict(approval) if approval is not None else None
-    return data
 
 
 class GovernanceGateOperator(BaseOperator):
