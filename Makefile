@@ -77,7 +77,7 @@ demo: $(VENV)/.installed
 	@PATH="$(CURDIR)/$(VENV)/bin:$$PATH" VIRTUAL_ENV="$(CURDIR)/$(VENV)" bash scripts/demo.sh
 	@echo; echo "==> the same story in Airflow: nox -s demo_airflow (scripts/demo_airflow.sh)"
 	@$(NOX) --sessions demo_airflow $(NOX_ARGS)
-	@echo; echo "==> and in Prefect: nox -s demo_prefect (example_dags/prefect_governed_flow.py)"
+	@echo; echo "==> and in Prefect: nox -s demo_prefect (scripts/demo_prefect.sh)"
 	@$(NOX) --sessions demo_prefect $(NOX_ARGS)
 
 test: $(TOOLS)/.bootstrapped

@@ -187,15 +187,15 @@ def demo_airflow(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo_prefect(session: nox.Session) -> None:
-    """example_dags/prefect_governed_flow.py on an ephemeral Prefect server, then the chain verified."""
+    """scripts/demo_prefect.sh: the governed-payouts flow, paused until approved via the CLI."""
     _install(session, "prefect")
     with _temp_dir("govflow-demo-prefect-") as home:
-        env = {
-            "PREFECT_HOME": str(Path(home) / "prefect"),
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "120",
-            "GOVFLOW_HOME": str(Path(home) / "govflow"),
-        }
-        session.run("python", "example_dags/prefect_governed_flow.py", env=env)
-        session.run("govflow", "evidence", "list", env=env)
-        session.run("govflow", "evidence", "verify", env=env)
+        session.run(
+            "bash",
+            "scripts/demo_prefect.sh",
+            external=True,
+            env={
+                "PREFECT_HOME": str(Path(home) / "prefect"),
+                "GOVFLOW_HOME": str(Path(home) / "govflow"),
+            },
+        )

@@ -121,7 +121,10 @@ def decision_summary(decision: Decision, approval: Any = None) -> dict[str, Any]
     """The decision as JSON without the platform's raw answer: what adapters return and push."""
     data = decision.model_dump(
         mode="json",
-        include={"outcome", "decision_id", "approval_id", "reason", "references", "output", "platform"},
+        include={
+            "outcome", "decision_id", "approval_id", "reason", "references", "obligations", "output",
+            "platform",
+        },
     )
     data["approval"] = dict(approval) if approval is not None else None
     return data

@@ -17,6 +17,13 @@ except ModuleNotFoundError as exc:
         name="prefect",
     ) from None
 
+from .approvals import (
+    agate_with_pause,
+    aresume_decided_flow_runs,
+    gate_with_pause,
+    resume_approved_flow_runs,
+    resume_decided_flow_runs,
+)
 from .blocks import (
     ContractGateCredentials,
     GovflowLocalPlatform,
@@ -24,16 +31,18 @@ from .blocks import (
     LattixCredentials,
     VelerianCredentials,
 )
+from .context import run_context
 from .evidence import governed, governed_flow, record_flow_run, record_task_run
 from .tasks import (
     ContractViolation,
     GovernanceDenied,
     agate,
     gate,
-    gate_with_pause,
+    latchgate_execute,
+    lattix_gate,
     record_evidence,
-    run_context,
     validate_records,
+    velerian_invoke,
     wait_for_approval,
 )
 
@@ -46,14 +55,21 @@ __all__ = [
     "LattixCredentials",
     "VelerianCredentials",
     "agate",
+    "agate_with_pause",
+    "aresume_decided_flow_runs",
     "gate",
     "gate_with_pause",
     "governed",
     "governed_flow",
+    "latchgate_execute",
+    "lattix_gate",
     "record_evidence",
     "record_flow_run",
     "record_task_run",
+    "resume_approved_flow_runs",
+    "resume_decided_flow_runs",
     "run_context",
     "validate_records",
+    "velerian_invoke",
     "wait_for_approval",
 ]

@@ -1,19 +1,27 @@
-"""Prefect tasks: gate a step, wait for an approval, validate records against a data contract.
+"""Prefect tasks: gate a step, wait for an approval, validate records, record evidence.
 
-``gate`` returns the decision as a JSON-able dict when allowed. A denial raises
-:class:`GovernanceDenied`: the task is declared with ``retries=0`` and a retry condition that never
-retries a governance decision, so even ``gate.with_options(retries=3)`` fails at once on deny
-(a decision is not a transient error). Pending decisions are waited for in the task (core
-``wait_for_approval``) and then gated again with the approval id.
+One gate task per platform shape, each returning the decision as a JSON-able dict when allowed:
 
-``gate_with_pause`` is a flow-level helper (Prefect pauses flows, not tasks): it gates without
-waiting and, when the decision is pending, pauses the flow run until it is resumed.
+- :func:`gate`: any platform block, usually the local one (policy file, approvals, ledger);
+- :func:`velerian_invoke`: invoke a Velerian ABP; its output is in ``decision["output"]``;
+- :func:`lattix_gate`: a Lattix policy resolution or protection plan for an operation;
+- :func:`latchgate_execute`: execute a LatchGate action; the receipt is in the references.
+
+A denial raises :class:`GovernanceDenied` (with the decision attached). The tasks are declared
+with ``retries=0`` and a retry condition that never retries a governance decision, so even
+``gate.with_options(retries=3)`` fails at once on a deny: a decision is not a transient error.
+A pending decision is waited for in the task (core ``wait_for_approval``, polling with backoff)
+and then gated again with the approval id; for approvals that take hours, pause or suspend the
+flow run instead (:mod:`govflow.prefect_tasks.approvals`).
+
+The tasks are sync and work from sync and async flows alike (their platform calls run on govflow's
+own event-loop thread, never on the flow's loop); :func:`agate` is the coroutine behind them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import task
 
@@ -22,16 +30,45 @@ from ..core.errors import ApprovalDeniedError
 from ..core.evidence.recorder import EvidenceRecorder
 from ..core.models import Approval, Decision, GateRequest, RunContext, ValidationReport
 from ..core.models import decision_summary as decision_json
+from ..core.platforms.base import Platform
 from ..core.sync import run_sync as _run_sync
+from .context import remember, run_context
 
 if TYPE_CHECKING:
-    from .blocks import GovflowPlatformBlock
-
-T = TypeVar("T")
+    from .blocks import (
+        GovflowPlatformBlock,
+        LatchGateCredentials,
+        LattixCredentials,
+        VelerianCredentials,
+    )
 
 
 class GovernanceDenied(Exception):
-    """The platform said no (or a human denied the approval): fail, never retry."""
+    """The platform said no (or a human denied the approval): fail, never retry.
+
+    ``decision`` is the decision as JSON (None when the denial came from the approval itself),
+    ``approval_id`` the approval that was denied, if any.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        decision: Mapping[str, Any] | None = None,
+        approval_id: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.decision = dict(decision) if decision is not None else None
+        self.approval_id = approval_id
+
+    def __reduce__(self) -> Any:  # Prefect pickles exceptions into failed states
+        return (_rebuild_denied, (str(self), self.decision, self.approval_id))
+
+
+def _rebuild_denied(
+    message: str, decision: dict[str, Any] | None, approval_id: str | None
+) -> GovernanceDenied:
+    return GovernanceDenied(message, decision=decision, approval_id=approval_id)
 
 
 class ContractViolation(Exception):
@@ -49,34 +86,48 @@ def _never_retry_decisions(task: Any, task_run: Any, state: Any) -> bool:
     return True
 
 
-def run_context() -> RunContext:
-    """The govflow identity of the current Prefect task run, from ``prefect.runtime``."""
-    from prefect.runtime import flow_run, task_run
-
-    run_id = flow_run.id or task_run.id or "manual"
-    return RunContext(
-        orchestrator="prefect",
-        pipeline=str(flow_run.flow_name or "adhoc"),
-        run_id=str(run_id),
-        step=task_run.name or None,
-        attempt=int(task_run.run_count or 1),
-    )
-
-
-def _request(
+def gate_request(
     action: str,
-    resource: str | None,
-    payload: Any,
-    labels: Mapping[str, Any] | None,
+    resource: str | None = None,
+    payload: Any = None,
+    labels: Mapping[str, Any] | None = None,
+    purpose: str | None = None,
     approval_id: str | None = None,
 ) -> GateRequest:
+    """The core request for one gate call; labels become strings."""
     return GateRequest(
         action=action,
         resource=resource,
+        purpose=purpose,
         payload=payload,
         labels={str(k): str(v) for k, v in (labels or {}).items()},
         approval_id=approval_id,
     )
+
+
+async def agate_on(
+    platform: Platform,
+    request: GateRequest,
+    *,
+    wait: bool = True,
+    approval_timeout: float | None = None,
+    poll: float = 2.0,
+    context: RunContext | None = None,
+) -> tuple[Decision, Approval | None]:
+    """Gate ``request`` on an open ``platform`` once (``wait``: and, if pending, wait for the
+    approval and gate again with its id). A denied approval raises :class:`GovernanceDenied`."""
+    ctx = context or run_context()
+    decision = await platform.gate(ctx, request)
+    if not (wait and decision.pending and decision.approval_id):
+        return decision, None
+    try:
+        approval = await _core_wait_for_approval(
+            platform, decision.approval_id, timeout=approval_timeout, poll=poll
+        )
+    except ApprovalDeniedError as exc:
+        raise GovernanceDenied(f"{request.action}: {exc}", approval_id=exc.approval_id) from exc
+    again = request.model_copy(update={"approval_id": decision.approval_id})
+    return await platform.gate(ctx, again), approval
 
 
 async def agate(
@@ -86,91 +137,199 @@ async def agate(
     payload: Any = None,
     labels: Mapping[str, Any] | None = None,
     *,
+    purpose: str | None = None,
     wait: bool = True,
     approval_timeout: float | None = None,
     poll: float = 2.0,
     context: RunContext | None = None,
 ) -> tuple[Decision, Approval | None]:
-    """Gate once (``wait``: and, if pending, wait for the approval and gate again)."""
-    ctx = context or run_context()
-    request = _request(action, resource, payload, labels)
+    """The coroutine behind :func:`gate`: the decision and, when one was waited for, the approval."""
+    request = gate_request(action, resource, payload, labels, purpose)
     async with platform_block.get_platform() as platform:
-        decision = await platform.gate(ctx, request)
-        if not (wait and decision.pending and decision.approval_id):
-            return decision, None
-        try:
-            approval = await _core_wait_for_approval(
-                platform, decision.approval_id, timeout=approval_timeout, poll=poll
-            )
-        except ApprovalDeniedError as exc:
-            raise GovernanceDenied(f"{action}: {exc}") from exc
-        again = request.model_copy(update={"approval_id": decision.approval_id})
-        return await platform.gate(ctx, again), approval
+        return await agate_on(
+            platform,
+            request,
+            wait=wait,
+            approval_timeout=approval_timeout,
+            poll=poll,
+            context=context,
+        )
 
 
-def _finish(action: str, decision: Decision, approval: Approval | None) -> dict[str, Any]:
+def finish(action: str, decision: Decision, approval: Approval | None = None) -> dict[str, Any]:
+    """Remember the decision for the run's evidence; the JSON when allowed, else raise."""
+    remember(action, decision, approval)
+    result = decision_json(decision, approval.model_dump(mode="json") if approval else None)
     if decision.denied:
         raise GovernanceDenied(
-            f"{action} denied by {decision.platform}: {decision.reason or 'no reason given'}"
+            f"{action} denied by {decision.platform}: {decision.reason or 'no reason given'}",
+            decision=result,
+            approval_id=decision.approval_id,
         )
     if decision.pending:
         raise GovernanceDenied(
-            f"{action} is pending approval {decision.approval_id}: "
-            f"{decision.reason or 'no reason given'}"
+            f"{action} is pending approval {decision.approval_id} and this task does not wait "
+            f"(wait=False): {decision.reason or 'no reason given'}. Wait in the task, or pause "
+            "or suspend the flow run (govflow.prefect_tasks.gate_with_pause).",
+            decision=result,
+            approval_id=decision.approval_id,
         )
-    return decision_json(decision, approval.model_dump(mode="json") if approval else None)
+    return result
 
 
-@task(name="govflow-gate", retries=0, retry_condition_fn=_never_retry_decisions)
+def _gate_blocking(
+    platform: Platform,
+    request: GateRequest,
+    *,
+    wait: bool,
+    approval_timeout: float | None,
+    poll: float,
+) -> dict[str, Any]:
+    async def go() -> tuple[Decision, Approval | None]:
+        async with platform:
+            return await agate_on(
+                platform, request, wait=wait, approval_timeout=approval_timeout, poll=poll
+            )
+
+    decision, approval = _run_sync(go())
+    return finish(request.action, decision, approval)
+
+
+_GATE_OPTIONS: dict[str, Any] = {"retries": 0, "retry_condition_fn": _never_retry_decisions}
+
+
+@task(name="govflow-gate", **_GATE_OPTIONS)
 def gate(
     platform_block: GovflowPlatformBlock,
     action: str,
     resource: str | None = None,
     payload: Any = None,
     labels: Mapping[str, Any] | None = None,
+    purpose: str | None = None,
     wait: bool = True,
     approval_timeout: float | None = None,
     poll: float = 2.0,
 ) -> dict[str, Any]:
-    """Gate ``action``; the decision dict when allowed, :class:`GovernanceDenied` otherwise.
+    """Gate ``action`` on ``resource`` with any platform block (the local policy, typically).
 
-    Works from sync and async flows. With ``wait`` a pending decision is waited for (up to
-    ``approval_timeout`` seconds) and gated again with the approval id.
+    Allowed: the decision dict. Denied: :class:`GovernanceDenied`. Pending: with ``wait`` the
+    approval is waited for (up to ``approval_timeout`` seconds, polling from ``poll`` seconds with
+    backoff) and the request gated again with its id; without, :class:`GovernanceDenied`.
     """
-    decision, approval = _run_sync(
-        agate(
-            platform_block,
-            action,
-            resource,
-            payload,
-            labels,
-            wait=wait,
-            approval_timeout=approval_timeout,
-            poll=poll,
-        )
+    return _gate_blocking(
+        platform_block.get_platform(),
+        gate_request(action, resource, payload, labels, purpose),
+        wait=wait,
+        approval_timeout=approval_timeout,
+        poll=poll,
     )
-    return _finish(action, decision, approval)
 
 
-@task(name="govflow-wait-for-approval", retries=0, retry_condition_fn=_never_retry_decisions)
+@task(name="govflow-velerian-invoke", **_GATE_OPTIONS)
+def velerian_invoke(
+    credentials: VelerianCredentials,
+    abp_id: str,
+    payload: Any = None,
+    action: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+    wait: bool = True,
+    approval_timeout: float | None = None,
+    poll: float = 2.0,
+) -> dict[str, Any]:
+    """Invoke Velerian ABP ``abp_id`` with ``payload``: a governed run with its evidence pack.
+
+    The ABP's output is ``decision["output"]``, the invocation and evidence-pack ids are in
+    ``decision["references"]``. A blocked invocation raises :class:`GovernanceDenied`; one that
+    requires a human is waited for (``wait``), then asked again with the approval id, which does
+    not invoke the ABP a second time.
+    """
+    platform = credentials.get_platform()
+    name = action or f"invoke:{abp_id}"
+    platform.abps[name] = abp_id
+    return _gate_blocking(
+        platform,
+        gate_request(name, payload=payload, labels=labels),
+        wait=wait,
+        approval_timeout=approval_timeout,
+        poll=poll,
+    )
+
+
+@task(name="govflow-lattix-gate", **_GATE_OPTIONS)
+def lattix_gate(
+    credentials: LattixCredentials,
+    operation: str,
+    resource: str,
+    purpose: str | None = None,
+    labels: Mapping[str, Any] | None = None,
+    payload: Any = None,
+    decision: Literal["policy_resolve", "protection_plan"] | None = None,
+) -> dict[str, Any]:
+    """Ask Lattix whether ``operation`` (protect, access, rewrap) on ``resource`` may happen.
+
+    ``decision`` picks the Lattix route (default: the block's, ``policy_resolve``). Labels carry
+    the resource description: ``resource_kind``, ``classification`` (comma separated),
+    ``mime_type``; the others are sent as attributes. Only the payload's digest is sent. What
+    Lattix requires of the step is ``decision["obligations"]``; the references name the route,
+    operation, resource, tenant and principal.
+    """
+    block = credentials if decision is None else credentials.model_copy(update={"decision": decision})
+    return _gate_blocking(
+        block.get_platform(),
+        gate_request(operation, resource, payload, labels, purpose),
+        wait=False,
+        approval_timeout=None,
+        poll=2.0,
+    )
+
+
+@task(name="govflow-latchgate-execute", **_GATE_OPTIONS)
+def latchgate_execute(
+    credentials: LatchGateCredentials,
+    action: str,
+    payload: Any = None,
+    labels: Mapping[str, Any] | None = None,
+    approval_timeout: float | None = None,
+    poll: float = 2.0,
+) -> dict[str, Any]:
+    """Execute LatchGate action ``action`` with ``payload``; its output is ``decision["output"]``
+    and the receipt id is ``decision["references"]["receipt_id"]``.
+
+    Always waits in the task when the gate asks for an approval: a LatchGate approval can only be
+    polled by the lease session that got the 202, so pausing or suspending the flow would lose it.
+    """
+    return _gate_blocking(
+        credentials.get_platform(),
+        gate_request(action, payload=payload, labels=labels),
+        wait=True,
+        approval_timeout=approval_timeout,
+        poll=poll,
+    )
+
+
+@task(name="govflow-wait-for-approval", **_GATE_OPTIONS)
 async def wait_for_approval(
     platform_block: GovflowPlatformBlock,
     approval_id: str,
     timeout: float | None = None,
     poll: float = 2.0,
 ) -> dict[str, Any]:
-    """Wait until ``approval_id`` is approved; the approval as a dict. Denied -> GovernanceDenied."""
+    """Wait until ``approval_id`` is approved; the approval as a dict.
+
+    Polls the platform from ``poll`` seconds with backoff, for up to ``timeout`` seconds. Denied:
+    :class:`GovernanceDenied` (no retries); expired or timed out: the core error, which says so.
+    """
     async with platform_block.get_platform() as platform:
         try:
             approval = await _core_wait_for_approval(
                 platform, approval_id, timeout=timeout, poll=poll
             )
         except ApprovalDeniedError as exc:
-            raise GovernanceDenied(str(exc)) from exc
+            raise GovernanceDenied(str(exc), approval_id=approval_id) from exc
     return approval.model_dump(mode="json")
 
 
-@task(name="govflow-validate-records", retries=0, retry_condition_fn=_never_retry_decisions)
+@task(name="govflow-validate-records", **_GATE_OPTIONS)
 def validate_records(
     platform_block: GovflowPlatformBlock,
     contract_id: str,
@@ -178,8 +337,9 @@ def validate_records(
     version: str | None = None,
     max_failed: int = 0,
 ) -> dict[str, Any]:
-    """Validate ``records`` against ``contract_id``; the report dict, or ContractViolation when
-    more than ``max_failed`` records fail."""
+    """Validate ``records`` against data contract ``contract_id``: remotely with a ContractGate
+    block, in-process with the local platform. The report as a dict, or
+    :class:`ContractViolation` when more than ``max_failed`` records fail."""
     rows = [dict(r) for r in records]
     ctx = run_context()
 
@@ -209,59 +369,29 @@ def record_evidence(
     Returns the sealed record as JSON, or None when it could not be written: evidence never fails
     a run (the recorder logs instead).
     """
-    references = {f"decision.{k}": str(v) for k, v in (decision or {}).items() if v is not None and k != "raw"}
+    references = {
+        f"decision.{k}": str(v) for k, v in (decision or {}).items() if v is not None and k != "raw"
+    }
     record = EvidenceRecorder().record(
         run_context(), event=event, outcome=outcome, references=references, details=dict(details or {})
     )
     return record.model_dump(mode="json") if record is not None else None
 
 
-def gate_with_pause(
-    platform_block: GovflowPlatformBlock,
-    action: str,
-    resource: str | None = None,
-    payload: Any = None,
-    labels: Mapping[str, Any] | None = None,
-    timeout: int = 3600,
-    poll_interval: int = 10,
-) -> dict[str, Any]:
-    """Call from a (sync) FLOW: gate; when pending, pause the flow run until someone resumes it.
-
-    After the resume the gate is asked again with the approval id, so the platform (not the
-    resume button) has the last word. Deny -> :class:`GovernanceDenied`.
-    """
-    from prefect.flow_runs import pause_flow_run
-
-    decision, _ = _run_sync(agate(platform_block, action, resource, payload, labels, wait=False))
-    if decision.pending and decision.approval_id:
-        pause_flow_run(timeout=timeout, poll_interval=poll_interval)
-        decision, _ = _run_sync(
-            _regate(platform_block, action, resource, payload, labels, decision.approval_id)
-        )
-    return _finish(action, decision, None)
-
-
-async def _regate(
-    platform_block: GovflowPlatformBlock,
-    action: str,
-    resource: str | None,
-    payload: Any,
-    labels: Mapping[str, Any] | None,
-    approval_id: str,
-) -> tuple[Decision, None]:
-    async with platform_block.get_platform() as platform:
-        request = _request(action, resource, payload, labels, approval_id)
-        return await platform.gate(run_context(), request), None
-
-
 __all__ = [
     "ContractViolation",
     "GovernanceDenied",
     "agate",
+    "agate_on",
     "decision_json",
+    "finish",
     "gate",
-    "gate_with_pause",
+    "gate_request",
+    "latchgate_execute",
+    "lattix_gate",
+    "record_evidence",
     "run_context",
     "validate_records",
+    "velerian_invoke",
     "wait_for_approval",
 ]

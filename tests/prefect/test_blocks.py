@@ -68,3 +68,36 @@ def test_get_platform_builds_core_platforms(tmp_path: Path) -> None:
         base_url="http://c.test", api_key="cg_live_" + "0" * 48
     ).get_platform()
     assert isinstance(cg, ContractGatePlatform)
+
+
+@pytest.mark.slow
+def test_prefect_block_register_finds_every_block() -> None:
+    """`prefect block register -m govflow.prefect_tasks` against the test server registers all
+    five block types (and not the abstract base)."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL
+
+    prefect_cli = Path(sys.executable).with_name("prefect")
+    done = subprocess.run(
+        [str(prefect_cli), "block", "register", "-m", "govflow.prefect_tasks"],
+        env={**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    with get_client(sync_client=True) as client:
+        slugs = {block_type.slug for block_type in client.read_block_types()}
+    assert {
+        "govflow-local-platform",
+        "velerian-credentials",
+        "lattix-credentials",
+        "latchgate-credentials",
+        "contractgate-credentials",
+    } <= slugs
+    assert "govflow-platform-block" not in slugs

@@ -128,6 +128,31 @@ def test_failed_flow_is_recorded_as_failed(ledger_url: str) -> None:
     assert records[-1].error
 
 
+@task
+def plain(x: int) -> int:
+    return x + 1
+
+
+@governed_flow(name="govflow-whole-flow")
+def whole_flow() -> int:
+    first = plain(1)
+    second = plain.submit(first).result()
+    return succeed(second)  # a governed task inside: recorded once, not twice
+
+
+def test_one_governed_flow_covers_every_task_run(ledger_url: str) -> None:
+    state = whole_flow(return_state=True)
+    assert state.is_completed()
+    records = EvidenceLedger(ledger_url).records(
+        "prefect/govflow-whole-flow", run_id=str(state.state_details.flow_run_id)
+    )
+    tasks = [r for r in records if r.event == "task.finished"]
+    assert sorted(r.details["task"] for r in tasks) == ["plain", "plain", "succeed"]
+    assert len({r.details["task_run_id"] for r in tasks}) == 3
+    assert all(r.outcome == "success" and r.started_at for r in tasks)
+    assert records[-1].event == "flow_run.finished"
+
+
 def test_evidence_errors_never_fail_the_flow(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
