@@ -2,7 +2,7 @@
 # the first run bootstraps uv and nox into .tools/ and builds every environment with uv.
 #
 #   make demo    the governed-pipeline demo (scripts/demo.sh) in the dev venv (.venv), then the
-#                Airflow demo (nox -s demo_airflow: scripts/demo_airflow.sh)
+#                Airflow, Prefect and Dagster demos (nox -s demo_airflow demo_prefect demo_dagster)
 #   make test    lint + mypy + core tests + the Airflow, Prefect and Dagster sessions
 #   make lint    ruff check + mypy on src/core
 #   make bench   benchmarks/run.py (BENCH_ARGS=--quick for a short run)
@@ -34,7 +34,7 @@ endif
 .PHONY: help demo test lint bench clean distclean tools dev session-%
 
 help:
-	@echo "make demo      run the governed-pipeline demo (scripts/demo.sh), then the Airflow one (demo_airflow)"
+	@echo "make demo      run the governed-pipeline demo (scripts/demo.sh), then in Airflow, Prefect and Dagster"
 	@echo "make test      lint, mypy, core tests, then the airflow, prefect and dagster sessions"
 	@echo "make lint      ruff check + mypy on src/core"
 	@echo "make bench     run the benchmarks (BENCH_ARGS=--quick for a short run)"
@@ -79,6 +79,8 @@ demo: $(VENV)/.installed
 	@$(NOX) --sessions demo_airflow $(NOX_ARGS)
 	@echo; echo "==> and in Prefect: nox -s demo_prefect (scripts/demo_prefect.sh)"
 	@$(NOX) --sessions demo_prefect $(NOX_ARGS)
+	@echo; echo "==> and in Dagster: nox -s demo_dagster (scripts/demo_dagster.sh)"
+	@$(NOX) --sessions demo_dagster $(NOX_ARGS)
 
 test: $(TOOLS)/.bootstrapped
 	@$(NOX) --sessions lint mypy core airflow prefect dagster $(NOX_ARGS)
@@ -93,7 +95,7 @@ bench: $(VENV)/.installed
 	@$(VENV)/bin/python benchmarks/run.py $(BENCH_ARGS)
 
 clean:
-	rm -rf .nox build dist .demo .demo-airflow benchmarks/results .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .nox build dist .demo .demo-airflow .demo-prefect .demo-dagster benchmarks/results .pytest_cache .mypy_cache .ruff_cache .hypothesis
 	find . -name __pycache__ -type d -not -path './$(VENV)/*' -not -path './$(TOOLS)/*' -prune -exec rm -rf {} +
 	find . -maxdepth 2 -name '*.egg-info' -type d -not -path './$(VENV)/*' -prune -exec rm -rf {} +
 

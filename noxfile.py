@@ -199,3 +199,19 @@ def demo_prefect(session: nox.Session) -> None:
                 "GOVFLOW_HOME": str(Path(home) / "govflow"),
             },
         )
+
+
+@nox.session(python=PYTHON)
+def demo_dagster(session: nox.Session) -> None:
+    """scripts/demo_dagster.sh: the governed assets materialized, the payout approved via the CLI."""
+    _install(session, "dagster")
+    with _temp_dir("govflow-demo-dagster-") as home:
+        session.run(
+            "bash",
+            "scripts/demo_dagster.sh",
+            external=True,
+            env={
+                "DAGSTER_HOME": str(Path(home) / "dagster"),
+                "GOVFLOW_HOME": str(Path(home) / "govflow"),
+            },
+        )

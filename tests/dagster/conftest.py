@@ -34,3 +34,27 @@ if "DAGSTER_HOME" not in os.environ:
 def pytest_unconfigure(config: pytest.Config) -> None:
     if _OWN_HOME is not None:
         shutil.rmtree(_OWN_HOME, ignore_errors=True)
+
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+POLICY = os.path.join(REPO, "example_dags", "policy.yaml")
+CONTRACTS = os.path.join(REPO, "src", "testing", "contractgate", "contracts", "api_user_events.yaml")
+GOOD = {"user_id": "u1", "event_type": "click", "timestamp": 1}
+BAD = {"user_id": "bad id!", "event_type": "nope", "timestamp": 1}
+
+
+@pytest.fixture
+def ledger_url(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A private ledger (and approvals table) for the test, also govflow's default."""
+    url = f"sqlite:///{tmp_path}/govflow.db"  # type: ignore[str-bytes-safe]
+    monkeypatch.setenv("GOVFLOW_LEDGER_URL", url)
+    return url
+
+
+@pytest.fixture
+def instance() -> object:
+    """A Dagster instance that keeps runs and tags for the test (sensors read them)."""
+    import dagster as dg
+
+    with dg.DagsterInstance.ephemeral() as ephemeral:
+        yield ephemeral

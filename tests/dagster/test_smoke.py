@@ -35,7 +35,10 @@ def test_resources_package_imports() -> None:
     import govflow.dagster_resources as resources
 
     assert resources.__doc__
-    assert resources.__all__ == []
+    assert {"GovflowLocalResource", "approval_sensor", "contract_asset_check", "evidence_sensors"} <= set(
+        resources.__all__
+    )
+    assert all(hasattr(resources, name) for name in resources.__all__)
 
 
 def test_dagster_version_is_supported() -> None:
