@@ -19,6 +19,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import Callable
 
 from .errors import (
     ApprovalDeniedError,
@@ -30,7 +31,7 @@ from .errors import (
     TransportError,
     UnavailableError,
 )
-from .models import Approval, ApprovalStatus, isoformat
+from .models import Approval, ApprovalStatus, Decision, GateRequest, RunContext, isoformat
 from .platforms.base import Platform
 
 logger = logging.getLogger("govflow.approvals")
@@ -165,4 +166,37 @@ def _expiry_note(approval: Approval | None) -> str:
     return ""
 
 
-__all__ = ["wait_for_approval"]
+async def gate_and_wait(
+    platform: Platform,
+    context: RunContext,
+    request: GateRequest,
+    *,
+    wait: bool = True,
+    timeout: float | None = None,
+    poll: float = 2.0,
+    max_poll: float = 30.0,
+    on_wait: Callable[[Decision], None] | None = None,
+) -> tuple[Decision, Approval | None]:
+    """Gate ``request``; when pending and ``wait``, wait for the approval and gate again with its id.
+
+    ``on_wait`` is called with the pending decision just before the wait (adapters log there).
+
+    Returns the last decision (allow, deny, or pending when not waiting) and the approval waited
+    for, if any; raising on a deny is the caller's choice. The second gate names the approval
+    because the approval is bound to this run and step, and platforms whose approval releases a
+    held call (Velerian) need to be told which one. Errors of the wait are
+    :func:`wait_for_approval`'s.
+    """
+    decision = await platform.gate(context, request)
+    if not (wait and decision.pending and decision.approval_id):
+        return decision, None
+    if on_wait is not None:
+        on_wait(decision)
+    approval = await wait_for_approval(
+        platform, decision.approval_id, timeout=timeout, poll=poll, max_poll=max_poll
+    )
+    again = request.model_copy(update={"approval_id": decision.approval_id})
+    return await platform.gate(context, again), approval
+
+
+__all__ = ["gate_and_wait", "wait_for_approval"]

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .approvals import wait_for_approval
+from .approvals import gate_and_wait
 from .canonical import digest
 from .errors import ApprovalRequiredError, DeniedError
 from .evidence import EvidenceLedger, EvidenceRecorder
@@ -80,25 +80,17 @@ class Governor:
     async def _decide(
         self, context: RunContext, request: GateRequest, *, wait: bool, timeout: float | None
     ) -> tuple[Decision, Approval | None]:
-        decision = await self.platform.gate(context, request)
-        approval: Approval | None = None
-        if decision.pending:
-            if not wait or decision.approval_id is None:
-                raise _required(request, decision)
-            approval = await wait_for_approval(
-                self.platform,
-                decision.approval_id,
-                timeout=timeout if timeout is not None else self.approval_timeout,
-                poll=self.poll,
-                max_poll=self.max_poll,
-            )
-            # Ask again: the approval is bound to this run and step, so the platform now allows it.
-            # Platforms whose approval releases a held call (Velerian) need to be told which one.
-            decision = await self.platform.gate(
-                context, request.model_copy(update={"approval_id": decision.approval_id})
-            )
-            if decision.pending:
-                raise _required(request, decision)
+        decision, approval = await gate_and_wait(
+            self.platform,
+            context,
+            request,
+            wait=wait,
+            timeout=timeout if timeout is not None else self.approval_timeout,
+            poll=self.poll,
+            max_poll=self.max_poll,
+        )
+        if decision.pending:  # not waited for, no approval to wait on, or still pending after it
+            raise _required(request, decision)
         return decision, approval
 
     @asynccontextmanager

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Literal
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from ..core.approvals import gate_and_wait
 from ..core.approvals import wait_for_approval as _core_wait_for_approval
 from ..core.errors import (
     ApprovalDeniedError,
@@ -173,18 +174,19 @@ class GovflowResource(dg.ConfigurableResource):  # type: ignore[type-arg]  # as 
                             f"{request.action}: continuing with approval {granted} "
                             f"({approval.status.value} by {approval.decided_by or 'nobody yet'})"
                         )
-                decision = await platform.gate(binding, req)
-                if not (wait and decision.pending and decision.approval_id):
-                    return binding, decision, approval
-                log.info(
-                    f"{request.action} needs approval {decision.approval_id} ({decision.reason}); "
-                    "waiting in the step"
+                decision, waited = await gate_and_wait(
+                    platform,
+                    binding,
+                    req,
+                    wait=wait,
+                    timeout=approval_timeout,
+                    poll=poll,
+                    on_wait=lambda pending: log.info(
+                        f"{request.action} needs approval {pending.approval_id} "
+                        f"({pending.reason}); waiting in the step"
+                    ),
                 )
-                approval = await _core_wait_for_approval(
-                    platform, decision.approval_id, timeout=approval_timeout, poll=poll
-                )
-                again = req.model_copy(update={"approval_id": decision.approval_id})
-                return binding, await platform.gate(binding, again), approval
+                return binding, decision, waited or approval
 
         try:
             binding, decision, approval = run_sync(go())

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from prefect import task
 
+from ..core.approvals import gate_and_wait
 from ..core.approvals import wait_for_approval as _core_wait_for_approval
 from ..core.errors import ApprovalDeniedError
 from ..core.evidence.recorder import EvidenceRecorder
@@ -116,18 +117,17 @@ async def agate_on(
 ) -> tuple[Decision, Approval | None]:
     """Gate ``request`` on an open ``platform`` once (``wait``: and, if pending, wait for the
     approval and gate again with its id). A denied approval raises :class:`GovernanceDenied`."""
-    ctx = context or run_context()
-    decision = await platform.gate(ctx, request)
-    if not (wait and decision.pending and decision.approval_id):
-        return decision, None
     try:
-        approval = await _core_wait_for_approval(
-            platform, decision.approval_id, timeout=approval_timeout, poll=poll
+        return await gate_and_wait(
+            platform,
+            context or run_context(),
+            request,
+            wait=wait,
+            timeout=approval_timeout,
+            poll=poll,
         )
     except ApprovalDeniedError as exc:
         raise GovernanceDenied(f"{request.action}: {exc}", approval_id=exc.approval_id) from exc
-    again = request.model_copy(update={"approval_id": decision.approval_id})
-    return await platform.gate(ctx, again), approval
 
 
 async def agate(

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from govflow.core import approvals as approvals_module
-from govflow.core.approvals import wait_for_approval
+from govflow.core.approvals import gate_and_wait, wait_for_approval
 from govflow.core.errors import (
     ApprovalDeniedError,
     ApprovalExpiredError,
@@ -253,6 +253,28 @@ async def test_approved_by_another_thread(tmp_path: Path, sqlite_url: str) -> No
         thread.join()
     assert (approval.status, approval.decided_by) == (ApprovalStatus.APPROVED, "alice")
     assert (await platform.gate(CONTEXT, EXPORT)).allowed
+
+
+async def test_gate_and_wait(tmp_path: Path, sqlite_url: str) -> None:
+    """Gate, wait for the approval decided elsewhere, gate again with its id: the allow."""
+    platform = _local(tmp_path, sqlite_url)
+    pending, none = await gate_and_wait(platform, CONTEXT, EXPORT, wait=False)
+    assert pending.pending and none is None  # not waiting: the pending decision comes back
+    announced: list[str | None] = []
+
+    def approve_later() -> None:
+        LocalPlatform(database_url=sqlite_url).decide(pending.approval_id or "", approve=True, by="alice")
+
+    def on_wait(decision: Any) -> None:
+        announced.append(decision.approval_id)
+        threading.Thread(target=approve_later).start()
+
+    decision, approval = await gate_and_wait(
+        platform, CONTEXT, EXPORT, timeout=30, on_wait=on_wait, **FAST
+    )
+    assert decision.allowed and decision.approval_id == pending.approval_id
+    assert approval is not None and approval.decided_by == "alice"
+    assert announced == [pending.approval_id]
 
 
 def _decide_in_subprocess(url: str, approval_id: str, approve: bool) -> subprocess.Popen[str]:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from prefect import flow
 
+from govflow.core.errors import ConfigurationError
 from govflow.core.evidence.ledger import EvidenceLedger
 from govflow.prefect_tasks import (
     ContractGateCredentials,
@@ -171,7 +172,7 @@ def test_lattix_gate_rejects_an_unknown_operation_before_calling(lattix_emulator
     def pipeline() -> Any:
         return lattix_gate(block, "export", "claims/2026-05")
 
-    with pytest.raises(Exception, match=r"export"):
+    with pytest.raises(ConfigurationError, match="export"):
         pipeline()
     assert len(lattix_emulator.requests_to("POST", "policy-resolve")) == before
 

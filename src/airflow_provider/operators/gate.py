@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
-from ...core.approvals import wait_for_approval
+from ...core.approvals import gate_and_wait
 from ...core.errors import (
     ApprovalDeniedError,
     ApprovalExpiredError,
@@ -122,21 +122,18 @@ class GovernanceGateOperator(BaseOperator):
 
         async def go() -> tuple[Decision, Approval | None]:
             async with platform:
-                decision = await platform.gate(ctx, request)
-                if not (wait and decision.pending and decision.approval_id):
-                    return decision, None
-                self.log.info(
-                    "%s needs approval %s; waiting in the worker", self.action, decision.approval_id
-                )
-                approval = await wait_for_approval(
+                return await gate_and_wait(
                     platform,
-                    decision.approval_id,
+                    ctx,
+                    request,
+                    wait=wait,
                     timeout=self.approval_timeout,
                     poll=self.poll_interval,
                     max_poll=max(60.0, self.poll_interval),
+                    on_wait=lambda pending: self.log.info(
+                        "%s needs approval %s; waiting in the worker", self.action, pending.approval_id
+                    ),
                 )
-                again = request.model_copy(update={"approval_id": decision.approval_id})
-                return await platform.gate(ctx, again), approval
 
         try:
             return run_sync(go())
